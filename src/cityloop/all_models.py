@@ -1,0 +1,4 @@
+"""Import every domain's models so the metadata is complete (Alembic, create_all in tests)."""
+
+from cityloop.core import audit  # noqa: F401
+from cityloop.org import models  # noqa: F401

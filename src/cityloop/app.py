@@ -1,0 +1,58 @@
+"""create_app(): the one ASGI application — JSON API, Open311, web pages, static files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from cityloop import __version__
+from cityloop.config import get_settings
+from cityloop.core.http import BodySizeLimit, csrf_guard, install_error_handlers
+from cityloop.web.pages import LoginRequired, login_redirect
+
+log = logging.getLogger("cityloop")
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="cityloop",
+        version=__version__,
+        description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
+        dependencies=[Depends(csrf_guard)],
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(LoginRequired, login_redirect)
+
+    from cityloop.org import api as org_api
+    from cityloop.org import web as org_web
+    from cityloop.web import pages
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(org_api.router)
+    app.include_router(pages.router)
+    app.include_router(org_web.router)
+
+    static = Path(__file__).resolve().parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="cityloop_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    # Outermost, so an oversized body is refused before anything else reads it.
+    app.add_middleware(
+        BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
+    )
+    return app

@@ -1,0 +1,40 @@
+"""One Settings object, read from the environment (prefix ``CITYLOOP_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYLOOP_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/cityloop.db"
+    # Signs session cookies. The default is only fit for a laptop demo; `cityloop serve` warns about it.
+    secret_key: str = "change-me-this-is-the-demo-secret"
+    default_locale: str = "zh-CN"
+    display_timezone: str = "Asia/Shanghai"
+    # Empty: the map shows only the project's own vector layers (a district runs its own tile server).
+    base_tile_url: str = ""
+    base_tile_attribution: str = ""
+    # Requests larger than this are refused with 413 before the body is read.
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 10 * 1_048_576
+    # Failed sign-ins: after `login_max_failures` the account is locked for `login_lock_minutes`.
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    session_max_age_seconds: int = 12 * 3600
+    cookie_secure: bool = False
+    # Where the worker sleeps between scans.
+    worker_interval_seconds: float = 5.0
+    # Real data sets live beside the repository; code that needs them checks for their presence.
+    shared_dir: Path = PROJECT_ROOT.parent / "shared"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,42 @@
+"""What every CLI command shares: consoles and the one-line error with exit status 2."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cityloop.core.errors import AppError
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def cli_errors(fn: F) -> F:
+    """Turn user errors into one clear line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AppError as exc:
+            raise fail(exc.message(_cli_locale())) from None
+        except FileNotFoundError as exc:
+            raise fail(f"file not found: {exc.filename}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _cli_locale() -> str:
+    lang = os.environ.get("CITYLOOP_CLI_LANG") or os.environ.get("LANG", "")
+    return "zh-CN" if lang.lower().startswith("zh") else "en"

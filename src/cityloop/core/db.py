@@ -1,0 +1,163 @@
+"""Database engine, sessions, the declarative base and column types shared by every domain.
+
+SQLite is the embedded default (WAL, foreign keys on, a busy timeout so concurrent writers queue
+instead of failing); PostgreSQL via psycopg 3 for production. Services flush, never commit: the
+request or the worker job that opened the session commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from cityloop.config import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSON documents (GeoJSON geometry, audit snapshots): JSONB on PostgreSQL, JSON text on SQLite.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+# 64-bit keys on PostgreSQL for the big tables; SQLite needs INTEGER for its rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; always returns aware UTC (SQLite keeps no zone itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use cityloop.core.clock.now()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A deferred SQLite transaction that reads first and writes later fails at once with "database
+    # is locked" when another writer committed in between. Write sessions therefore take the write
+    # lock when they begin (IMMEDIATE) and queue on busy_timeout; read sessions stay deferred so
+    # WAL readers never wait for writers.
+    if conn.get_execution_options().get("sqlite_begin") == "immediate":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=16,
+            max_overflow=32,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+@lru_cache
+def get_engine(url: str | None = None) -> Engine:
+    return make_engine(url)
+
+
+@lru_cache
+def _factory(url: str | None, write: bool) -> sessionmaker[Session]:
+    engine = get_engine(url)
+    bind = engine.execution_options(sqlite_begin="immediate") if write else engine
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+
+
+# Tests install a factory here so the app, the CLI and the worker all share one rolled-back connection.
+_session_override: Callable[[], Session] | None = None
+
+
+def override_sessions(factory: Callable[[], Session] | None) -> None:
+    global _session_override
+    _session_override = factory
+
+
+def new_session(url: str | None = None, *, write: bool = False) -> Session:
+    """A session; ``write=True`` for units of work that will change data (see ``_sqlite_begin``)."""
+    if _session_override is not None:
+        return _session_override()
+    _known_urls.add(url)
+    return _factory(url, write)()
+
+
+def reset_engines() -> None:
+    """Dispose cached engines (tests switch databases; settings changed)."""
+    if get_engine.cache_info().currsize:
+        for url in list(_known_urls):
+            get_engine(url).dispose()
+    _known_urls.clear()
+    get_engine.cache_clear()
+    _factory.cache_clear()
+
+
+_known_urls: set[str | None] = set()
+
+
+@contextmanager
+def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Session]:
+    """A unit of work outside a request (CLI, worker): commit on success, roll back on error."""
+    _known_urls.add(url)
+    session = new_session(url, write=write)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

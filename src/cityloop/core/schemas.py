@@ -1,0 +1,33 @@
+"""Pydantic pieces shared by every domain's schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+from cityloop.core.clock import isoformat
+
+# Times go out in the display zone with their offset: "2026-11-28T18:00:00+08:00".
+ZonedDatetime = Annotated[datetime, PlainSerializer(lambda v: isoformat(v), return_type=str)]
+
+
+class Strict(BaseModel):
+    """Input models: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,77 @@
+// District map: draws the project's own vector layers (district, streets/towns, grid cells) from the
+// JSON API. A base-tile layer is added only when the district configured a tile URL.
+window.cityloopMap = (function () {
+  const STYLES = {
+    district: { color: '#1d4ed8', weight: 3, fill: false },
+    street: { color: '#0f766e', weight: 2, fillColor: '#5eead4', fillOpacity: 0.15 },
+    town: { color: '#a16207', weight: 2, fillColor: '#fde68a', fillOpacity: 0.15 },
+    community: { color: '#7c3aed', weight: 1, fillOpacity: 0.05 },
+    grid: { color: '#64748b', weight: 1, dashArray: '3', fillOpacity: 0.02 },
+  };
+
+  function feature(unit) {
+    return {
+      type: 'Feature',
+      geometry: unit.geometry,
+      properties: { code: unit.code, name: unit.name, kind: unit.kind, schematic: unit.geometry_schematic },
+    };
+  }
+
+  function baseMap(id, options) {
+    const el = document.getElementById(id);
+    const map = L.map(el, Object.assign({ zoomSnap: 0.25 }, options || {}));
+    const tiles = el.dataset.tileUrl;
+    if (tiles) {
+      L.tileLayer(tiles, { attribution: el.dataset.tileAttribution || '', maxZoom: 19 }).addTo(map);
+    }
+    map.setView([29.45, 106.4], 11);
+    return { el, map };
+  }
+
+  async function districtMap(id) {
+    const { el, map } = baseMap(id);
+    const resp = await fetch(el.dataset.unitsUrl, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!resp.ok) {
+      const status = el.dataset.statusId && document.getElementById(el.dataset.statusId);
+      if (status) status.textContent = (await resp.json()).error.message;
+      return map;
+    }
+    const units = (await resp.json()).filter((u) => u.geometry);
+    const groups = { district: [], areas: [], grids: [] };
+    let schematic = false;
+    for (const u of units) {
+      schematic = schematic || u.geometry_schematic;
+      const key = u.kind === 'district' ? 'district' : u.kind === 'grid' ? 'grids' : 'areas';
+      groups[key].push(feature(u));
+    }
+    const layers = {};
+    const labels = { district: el.dataset.labelDistrict, areas: el.dataset.labelAreas, grids: el.dataset.labelGrids };
+    for (const [key, feats] of Object.entries(groups)) {
+      if (!feats.length) continue;
+      const layer = L.geoJSON({ type: 'FeatureCollection', features: feats }, {
+        style: (f) => STYLES[f.properties.kind] || STYLES.grid,
+        onEachFeature: (f, l) => {
+          l.bindTooltip(f.properties.name, { sticky: true });
+          l.on('click', () => { el.dataset.selected = f.properties.code; });
+        },
+      });
+      layer.addTo(map);
+      layers[labels[key] || key] = layer;
+    }
+    const all = L.featureGroup(Object.values(layers));
+    if (all.getLayers().length) map.fitBounds(all.getBounds(), { padding: [10, 10] });
+    L.control.layers(null, layers, { collapsed: false }).addTo(map);
+    if (schematic) {
+      const note = L.control({ position: 'bottomleft' });
+      note.onAdd = () => { const d = L.DomUtil.create('div', 'map-note'); d.textContent = el.dataset.labelSchematic; return d; };
+      note.addTo(map);
+    }
+    el.dataset.featureCount = String(units.length);
+    const status = el.dataset.statusId && document.getElementById(el.dataset.statusId);
+    if (status) status.textContent = (el.dataset.labelLoaded || '').replace('{count}', units.length);
+    el.classList.add('loaded');
+    return map;
+  }
+
+  return { districtMap, baseMap, STYLES };
+})();
