@@ -9,6 +9,7 @@ or a server process use ``live_db``, a fresh copy of the seeded database.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -39,7 +40,9 @@ def _pg_admin(sql: str) -> None:
         conn.execute(sql)
 
 
-TEMPLATE_NAME = f"cityloop_test_{WORKER}"
+# Unique per checkout and xdist worker, so several checkouts can test against one server at once.
+_CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:6]
+TEMPLATE_NAME = f"cityloop_test_{_CHECKOUT}_{WORKER}"
 TEMPLATE_URL = _pg_url(TEMPLATE_NAME) if IS_PG else f"sqlite:///{_TMP / 'template.db'}"
 # Everything that reads settings during the tests sees the test database.
 os.environ["CITYLOOP_DATABASE_URL"] = TEMPLATE_URL

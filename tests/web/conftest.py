@@ -29,7 +29,8 @@ def _free_port() -> int:
 def live_server(template_db: str) -> Iterator[str]:
     url = copy_database(template_db)
     port = _free_port()
-    env = {**os.environ, "CITYLOOP_DATABASE_URL": url}
+    # PYTHONPATH: the server must run this checkout's code, not whatever cityloop is installed.
+    env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cityloop", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
