@@ -196,3 +196,23 @@ def test_users_are_admin_only_to_create_and_scoped_to_read(client, token_for) ->
 def test_openapi_is_served(client) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/units" in spec["paths"] and "/api/v1/me" in spec["paths"]
+
+
+def test_people_are_created_by_admins_and_listed_in_scope(client, token_for) -> None:
+    r = client.post(
+        "/api/v1/people",
+        headers=token_for("admin"),
+        json={"name": "李强", "unit": "500107002000", "title": "副主任", "phone": "023-6878 0000"},
+    )
+    assert r.status_code == 201 and r.json()["unit_code"] == "500107002000"
+    assert (
+        client.post(
+            "/api/v1/people", headers=token_for("street"), json={"name": "王五", "unit": "500107001000"}
+        ).status_code
+        == 403
+    )
+    bad = client.post("/api/v1/people", headers=token_for("admin"), json={"name": "", "unit": "500107"})
+    assert bad.status_code == 422
+    assert any(p["name"] == "李强" for p in client.get("/api/v1/people", headers=token_for("street2")).json())
+    assert all(p["name"] != "李强" for p in client.get("/api/v1/people", headers=token_for("street")).json())
+    assert client.get("/api/v1/people?unit=500107002000", headers=token_for("street")).status_code == 404

@@ -117,3 +117,23 @@ def test_logout_ends_the_session(client) -> None:
     home = client.get("/")
     client.post("/logout", data={"csrf": csrf_of(home.text)})
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_admin_adds_a_named_person_to_a_unit(client) -> None:
+    sign_in(client, "admin")
+    form = client.get("/admin/units/500107001000")
+    r = client.post(
+        "/admin/units/500107001000/people",
+        data={"csrf": csrf_of(form.text), "name": "张敏", "title": "城管科科长"},
+    )
+    assert r.status_code == 200 and "张敏" in r.text and "城管科科长" in r.text
+
+
+def test_street_staff_cannot_add_people(client) -> None:
+    sign_in(client, "street")
+    page = client.get("/admin/units/500107001000")
+    r = client.post(
+        "/admin/units/500107001000/people",
+        data={"csrf": csrf_of(page.text) if 'name="csrf"' in page.text else "", "name": "x"},
+    )
+    assert r.status_code == 403

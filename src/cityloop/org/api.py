@@ -11,8 +11,17 @@ from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import ORG_READ, ORG_WRITE, USERS_READ, USERS_WRITE
 from cityloop.core.schemas import ErrorResponse
 from cityloop.org import service
-from cityloop.org.models import Unit, User
-from cityloop.org.schemas import MeOut, UnitCreate, UnitOut, UnitUpdate, UserCreate, UserOut
+from cityloop.org.models import Person, Unit, User
+from cityloop.org.schemas import (
+    MeOut,
+    PersonCreate,
+    PersonOut,
+    UnitCreate,
+    UnitOut,
+    UnitUpdate,
+    UserCreate,
+    UserOut,
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
@@ -136,6 +145,36 @@ def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> UserOu
     )
     db.commit()
     return user_out(user)
+
+
+def person_out(person: Person) -> PersonOut:
+    return PersonOut(
+        id=person.id,
+        name=person.name,
+        title=person.title,
+        phone=person.phone,
+        unit_code=person.unit.code,
+        active=person.active,
+    )
+
+
+@router.get("/people", response_model=list[PersonOut])
+def list_people(db: DB, principal: CurrentPrincipal, unit: str | None = None) -> list[PersonOut]:
+    """Named staff (责任到人) in the caller's scope, optionally of one unit."""
+    principal.require(ORG_READ)
+    unit_id = service.get_unit_in_scope(db, principal=principal, ref=unit).id if unit else None
+    return [person_out(p) for p in service.list_people(db, principal=principal, unit_id=unit_id)]
+
+
+@router.post("/people", response_model=PersonOut, status_code=201)
+def create_person(body: PersonCreate, db: DB, principal: CurrentPrincipal) -> PersonOut:
+    principal.require(ORG_WRITE)
+    unit = _unit_in_scope(db, principal, body.unit)
+    person = service.create_person(
+        db, actor=principal, name=body.name, unit=unit, title=body.title, phone=body.phone
+    )
+    db.commit()
+    return person_out(person)
 
 
 def _unit_in_scope(db: DB, principal: CurrentPrincipal, ref: str) -> Unit:

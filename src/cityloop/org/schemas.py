@@ -74,3 +74,19 @@ class UserCreate(Strict):
     role: Role
     unit: str = Field(description="code or name of the unit")
     display_name: str | None = Field(default=None, max_length=120)
+
+
+class PersonOut(Out):
+    id: int
+    name: str
+    title: str | None
+    phone: str | None
+    unit_code: str
+    active: bool
+
+
+class PersonCreate(Strict):
+    name: str = Field(min_length=1, max_length=80)
+    unit: str = Field(description="code or name of the unit")
+    title: str | None = Field(default=None, max_length=120)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+\- ]{3,40}$")

@@ -234,6 +234,15 @@ def create_person(
     return person
 
 
+def list_people(session: Session, *, principal: Principal, unit_id: int | None = None) -> Sequence[Person]:
+    stmt = (
+        select(Person).join(Unit, Person.unit_id == Unit.id).where(Unit.path.startswith(principal.scope_path))
+    )
+    if unit_id is not None:
+        stmt = stmt.where(Person.unit_id == unit_id)
+    return session.execute(stmt.order_by(Unit.sort_order, Person.name)).scalars().all()
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed("error.password_too_short", min=MIN_PASSWORD)

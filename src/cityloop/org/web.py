@@ -59,11 +59,12 @@ def unit_page(ref: str, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(ORG_READ)
     unit = service.get_unit_in_scope(db, principal=me, ref=ref)
     if not me.can(ORG_WRITE):
-        kids = [u for u in service.list_units(db, principal=me, parent_id=unit.id)]
-        people = (
+        kids = list(service.list_units(db, principal=me, parent_id=unit.id))
+        accounts = (
             db.execute(select(User).where(User.unit_id == unit.id).order_by(User.username)).scalars().all()
         )
-        return render(request, "org/unit.html", unit=unit, kids=kids, people=people)
+        staff = service.list_people(db, principal=me, unit_id=unit.id)
+        return render(request, "org/unit.html", unit=unit, kids=kids, accounts=accounts, people=staff)
     return _unit_form(request, me, db, unit=unit, values={})
 
 
@@ -89,6 +90,7 @@ def _unit_form(
             "version": unit.version,
         }
     kids = list(service.list_units(db, principal=me, parent_id=unit.id)) if unit else []
+    people = list(service.list_people(db, principal=me, unit_id=unit.id)) if unit else []
     return render(
         request,
         "org/unit_form.html",
@@ -98,6 +100,7 @@ def _unit_form(
         error=error,
         kinds=list(UnitKind),
         kids=kids,
+        people=people,
     )
 
 
@@ -225,6 +228,36 @@ def update_unit(
             status_code=exc.status_code,
         )
     return RedirectResponse(f"/admin/units/{unit.code}?saved=1", status_code=303)
+
+
+@router.post("/admin/units/{ref}/people", response_class=HTMLResponse)
+def add_person(
+    ref: str,
+    request: Request,
+    me: PageUser,
+    db: DB,
+    name: Annotated[str, Form(max_length=80)] = "",
+    title: Annotated[str, Form(max_length=120)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    me.require(ORG_WRITE)
+    unit = service.get_unit_in_scope(db, principal=me, ref=ref)
+    if not name.strip():
+        from cityloop.core.errors import ValidationFailed
+
+        exc = ValidationFailed("error.required_field", field=translate_field(request, "people.name"))
+        return _unit_form(
+            request, me, db, unit=unit, values={}, error=exc.message(request_locale(request)), status_code=422
+        )
+    service.create_person(db, actor=me, name=name, unit=unit, title=title or None, phone=phone or None)
+    db.commit()
+    return RedirectResponse(f"/admin/units/{unit.code}?saved=1#people", status_code=303)
+
+
+def translate_field(request: Request, key: str) -> str:
+    from cityloop.core.i18n import translate
+
+    return translate(key, request_locale(request))
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
