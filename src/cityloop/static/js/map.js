@@ -51,7 +51,9 @@ window.cityloopMap = (function () {
       const layer = L.geoJSON({ type: 'FeatureCollection', features: feats }, {
         style: (f) => STYLES[f.properties.kind] || STYLES.grid,
         onEachFeature: (f, l) => {
-          l.bindTooltip(f.properties.name, { sticky: true });
+          const labelled = f.properties.kind === 'street' || f.properties.kind === 'town';
+          l.bindTooltip(f.properties.name.replace(/(街道|镇)$/, ''), labelled
+            ? { permanent: true, direction: 'center', className: 'area-label' } : { sticky: true });
           l.on('click', () => { el.dataset.selected = f.properties.code; });
         },
       });
