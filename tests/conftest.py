@@ -84,6 +84,11 @@ def copy_database(template: str) -> str:
     _copies[0] += 1
     if IS_PG:
         name = f"{TEMPLATE_NAME}_c{n}"
+        # CREATE DATABASE … TEMPLATE needs the template to have no other sessions.
+        _pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{TEMPLATE_NAME}' AND pid <> pg_backend_pid()"
+        )
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_NAME}"')
         return _pg_url(name)

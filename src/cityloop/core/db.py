@@ -104,7 +104,12 @@ def make_engine(url: str | None = None) -> Engine:
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
-    return make_engine(url)
+    engine = make_engine(url)
+    _engines.append(engine)
+    return engine
+
+
+_engines: list[Engine] = []
 
 
 @lru_cache
@@ -127,27 +132,21 @@ def new_session(url: str | None = None, *, write: bool = False) -> Session:
     """A session; ``write=True`` for units of work that will change data (see ``_sqlite_begin``)."""
     if _session_override is not None:
         return _session_override()
-    _known_urls.add(url)
     return _factory(url, write)()
 
 
 def reset_engines() -> None:
-    """Dispose cached engines (tests switch databases; settings changed)."""
-    if get_engine.cache_info().currsize:
-        for url in list(_known_urls):
-            get_engine(url).dispose()
-    _known_urls.clear()
+    """Dispose every engine made so far (tests switch databases; settings changed)."""
+    for engine in _engines:
+        engine.dispose()
+    _engines.clear()
     get_engine.cache_clear()
     _factory.cache_clear()
-
-
-_known_urls: set[str | None] = set()
 
 
 @contextmanager
 def session_scope(url: str | None = None, *, write: bool = True) -> Iterator[Session]:
     """A unit of work outside a request (CLI, worker): commit on success, roll back on error."""
-    _known_urls.add(url)
     session = new_session(url, write=write)
     try:
         yield session
