@@ -216,3 +216,34 @@ def test_people_are_created_by_admins_and_listed_in_scope(client, token_for) -> 
     assert any(p["name"] == "李强" for p in client.get("/api/v1/people", headers=token_for("street2")).json())
     assert all(p["name"] != "李强" for p in client.get("/api/v1/people", headers=token_for("street")).json())
     assert client.get("/api/v1/people?unit=500107002000", headers=token_for("street")).status_code == 404
+
+
+def test_admin_unlocks_resets_and_deactivates_an_account(client, token_for, db) -> None:
+    from datetime import timedelta
+
+    from cityloop.core.clock import now
+    from cityloop.org.models import User
+
+    h = token_for("admin")
+    user = db.scalar(select(User).where(User.username == "street2"))
+    user.locked_until = now() + timedelta(minutes=10)
+    db.commit()
+    r = client.patch("/api/v1/users/street2", headers=h, json={"unlock": True, "password": "a-new-password"})
+    assert r.status_code == 200 and r.json()["locked_until"] is None
+    r = client.patch("/api/v1/users/street2", headers=h, json={"active": False, "role": "inspector"})
+    assert r.json()["active"] is False and r.json()["role"] == "inspector"
+    assert client.patch("/api/v1/users/street2", headers=h, json={"role": "emperor"}).status_code == 422
+    assert client.patch("/api/v1/users/nobody", headers=h, json={"active": True}).status_code == 404
+    assert (
+        client.patch(
+            "/api/v1/users/street2", headers=token_for("supervisor"), json={"active": True}
+        ).status_code
+        == 403
+    )
+
+
+def test_a_deactivated_accounts_tokens_stop_working(client, token_for) -> None:
+    h_street = token_for("street")
+    assert client.get("/api/v1/me", headers=h_street).status_code == 200
+    client.patch("/api/v1/users/street", headers=token_for("admin"), json={"active": False})
+    assert client.get("/api/v1/me", headers=h_street).status_code == 401

@@ -137,3 +137,31 @@ def test_street_staff_cannot_add_people(client) -> None:
         data={"csrf": csrf_of(page.text) if 'name="csrf"' in page.text else "", "name": "x"},
     )
     assert r.status_code == 403
+
+
+def test_admin_deactivates_an_account_from_its_page(client) -> None:
+    sign_in(client, "admin")
+    page = client.get("/admin/users/street2")
+    assert page.status_code == 200 and "黄桷坪街道工作人员" in page.text
+    r = client.post(
+        "/admin/users/street2",
+        data={
+            "csrf": csrf_of(page.text),
+            "display_name": "黄桷坪(停用)",
+            "role": "street",
+            "unit": "500107002000",
+        },
+    )
+    assert r.status_code == 200 and "已保存" in r.text
+    assert "已停用" in client.get("/admin/users").text
+    bad = client.post(
+        "/admin/users/street2",
+        data={
+            "csrf": csrf_of(page.text),
+            "role": "street",
+            "unit": "500107002000",
+            "active": "on",
+            "password": "short",
+        },
+    )
+    assert bad.status_code == 422 and "至少 8" in bad.text

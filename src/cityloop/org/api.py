@@ -21,6 +21,7 @@ from cityloop.org.schemas import (
     UnitUpdate,
     UserCreate,
     UserOut,
+    UserUpdate,
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -143,6 +144,23 @@ def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> UserOu
         unit=unit,
         display_name=body.display_name,
     )
+    db.commit()
+    return user_out(user)
+
+
+@router.patch("/users/{username}", response_model=UserOut)
+def update_user(username: str, body: UserUpdate, db: DB, principal: CurrentPrincipal) -> UserOut:
+    """Change role, unit, name; deactivate; reset the password; unlock after failed sign-ins."""
+    principal.require(USERS_WRITE)
+    user = service.get_user(db, username=username)
+    if not principal.sees_path(user.unit.path):
+        raise NotFound("error.user_not_found", username=username)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "unit" in changes:
+        changes["unit"] = _unit_in_scope(db, principal, changes["unit"])
+    if "role" in changes:
+        changes["role"] = changes["role"].value
+    user = service.update_user(db, actor=principal, user=user, **changes)
     db.commit()
     return user_out(user)
 

@@ -76,6 +76,15 @@ class UserCreate(Strict):
     display_name: str | None = Field(default=None, max_length=120)
 
 
+class UserUpdate(Strict):
+    display_name: str | None = Field(default=None, max_length=120)
+    role: Role | None = None
+    unit: str | None = Field(default=None, description="code or name of the new unit")
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=200, description="reset the password")
+    unlock: bool | None = Field(default=None, description="clear a lock after failed sign-ins")
+
+
 class PersonOut(Out):
     id: int
     name: str

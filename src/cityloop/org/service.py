@@ -303,12 +303,15 @@ def update_user(session: Session, *, actor: Actor, user: User, **changes: Any) -
         raise ValidationFailed("error.role_unknown", role=changes["role"], roles=", ".join(Role))
     if "unit" in changes:
         user.unit_id = changes.pop("unit").id
+    if changes.pop("unlock", False):
+        user.failed_logins = 0
+        user.locked_until = None
     for key, value in changes.items():
         if key not in {"display_name", "role", "active", "locale", "phone", "email"}:
             raise ValidationFailed("error.unknown_field", field=key)
         setattr(user, key, value)
-    if changes.get("active") is False:
-        user.session_epoch += 1
+    if changes.get("active") is False or "role" in changes:
+        user.session_epoch += 1  # a disabled account or a changed role signs out everywhere
     session.flush()
     audit.record(
         session,

@@ -321,6 +321,66 @@ def create_user(
     return RedirectResponse("/admin/users?created=1", status_code=303)
 
 
+def _user_in_scope(db: DB, me: Any, username: str) -> User:
+    user = service.get_user(db, username=username)
+    if not me.sees_path(user.unit.path):
+        raise NotFound("error.user_not_found", username=username)
+    return user
+
+
+@router.get("/admin/users/{username}", response_class=HTMLResponse)
+def user_page(username: str, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+    me.require(USERS_WRITE)
+    user = _user_in_scope(db, me, username)
+    return render(request, "org/user_form.html", user=user, roles=list(Role), error=None)
+
+
+@router.post("/admin/users/{username}", response_class=HTMLResponse)
+def update_user(
+    username: str,
+    request: Request,
+    me: PageUser,
+    db: DB,
+    display_name: Annotated[str, Form(max_length=120)] = "",
+    role: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
+    active: Annotated[str, Form()] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    unlock: Annotated[str, Form()] = "",
+) -> Response:
+    me.require(USERS_WRITE)
+    user = _user_in_scope(db, me, username)
+    try:
+        changes: dict[str, Any] = {
+            "display_name": display_name or user.display_name,
+            "role": role or user.role,
+            "active": active == "on",
+        }
+        if unit and unit != user.unit.code:
+            target = service.find_unit(db, ref=unit)
+            if not me.sees_path(target.path):
+                raise NotFound("error.unit_not_found", ref=unit)
+            changes["unit"] = target
+        if password:
+            changes["password"] = password
+        if unlock == "on":
+            changes["unlock"] = True
+        service.update_user(db, actor=me, user=user, **changes)
+        db.commit()
+    except AppError as exc:
+        db.rollback()
+        user = _user_in_scope(db, me, username)
+        return render(
+            request,
+            "org/user_form.html",
+            status_code=exc.status_code,
+            user=user,
+            roles=list(Role),
+            error=exc.message(request_locale(request)),
+        )
+    return RedirectResponse(f"/admin/users/{username}?saved=1", status_code=303)
+
+
 @router.get("/admin/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request, me: PageUser, db: DB, entity_type: str = "", entity_id: str = ""
