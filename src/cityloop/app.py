@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
+    from cityloop.cases import api as cases_api
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.web import pages
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(org_api.router)
+    app.include_router(cases_api.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
 

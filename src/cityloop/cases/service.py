@@ -1,0 +1,415 @@
+"""The case service: intake from every channel, reading one case, timeline, rating, “me too”, merge.
+
+Functions take keyword arguments and a session; they flush, never commit. Changes of state go through
+``workflow.apply_action`` (re-exported here), so the pages, Open311, the twin and the worker all pass
+the same checks. The queue is in ``queue.py``, routing rules in ``rules.py``, files in ``attachments.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cityloop.cases import categories, duplicates, routing
+from cityloop.cases.models import Case, CaseCounter, CaseEvent, IdempotencyKey, Rating, Supporter
+from cityloop.cases.scope import Actor, can_see, role_of
+from cityloop.cases.states import OPEN_STATES, SYSTEM, Action, State
+from cityloop.cases.workflow import (
+    AUDIT_EXCLUDE,
+    ActionInput,
+    add_event,
+    allowed_actions,
+    apply_action,
+    check,
+    open_step,
+)
+from cityloop.config import get_settings
+from cityloop.core import audit
+from cityloop.core.clock import now, to_display
+from cityloop.core.db import is_postgresql
+from cityloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from cityloop.core.geo import Datum, to_wgs84
+from cityloop.core.permissions import Principal, Role
+
+__all__ = ["ActionInput", "allowed_actions", "apply_action"]
+
+SOURCES = ("hotline_12345", "web", "app", "inspector", "enforcement", "sensor", "video")
+URGENCIES = ("normal", "urgent", "emergency")
+SCORES = ("satisfied", "basically_satisfied", "dissatisfied")
+MAX_DESCRIPTION = 4000
+# Channels each role may report through; the first is its default.
+ROLE_SOURCES: dict[str, tuple[str, ...]] = {
+    Role.citizen: ("app", "web"),
+    Role.inspector: ("inspector", "app", "web"),
+    Role.enforcement: ("enforcement", "app", "web"),
+    Role.dispatcher: SOURCES,
+    Role.operator: ("sensor", "video", "web"),
+    SYSTEM: ("sensor", "video", "hotline_12345", "web", "app"),
+}
+DEFAULT_SOURCES = ("web", "app")
+
+
+@dataclass
+class NewCase:
+    """A report as it arrives from any channel."""
+
+    category: str
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    datum: str = "wgs84"
+    address: str | None = None
+    urgency: str = "normal"
+    source: str | None = None
+    source_ref: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass
+class IntakeResult:
+    case: Case
+    created: bool
+    duplicates: list[duplicates.Candidate] = field(default_factory=list)
+
+
+def owner_for(actor: Actor) -> str:
+    if isinstance(actor, Principal):
+        return f"user:{actor.user_id}"
+    return f"system:{actor.name}"[:60]
+
+
+def _request_hash(report: NewCase) -> str:
+    body = json.dumps(asdict(report), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def find_idempotent(session: Session, *, owner: str, key: str) -> IdempotencyKey | None:
+    stmt = select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def replay(session: Session, row: IdempotencyKey, report: NewCase) -> IntakeResult:
+    if row.request_hash != _request_hash(report):
+        raise Conflict("cases.error.idempotency_mismatch", code="idempotency_key_reused")
+    case = session.get(Case, row.case_id)
+    assert case is not None  # the key row cascades with its case
+    return IntakeResult(case, created=False)
+
+
+def next_numbers(session: Session, *, year: int, count: int = 1) -> int:
+    """Reserve ``count`` tracking numbers of ``year``; returns the last one (the first is last-count+1)."""
+    dialect = postgresql if is_postgresql(session) else sqlite
+    stmt = dialect.insert(CaseCounter).values(year=year, last=count)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[CaseCounter.year], set_={"last": CaseCounter.last + count}
+    ).returning(CaseCounter.last)
+    return int(session.execute(stmt).scalar_one())
+
+
+def tracking_no(year: int, number: int) -> str:
+    return f"{get_settings().case_tracking_prefix}-{year}-{number:06d}"
+
+
+def _check_report(actor: Actor, report: NewCase) -> tuple[str, float | None, float | None]:
+    role = role_of(actor)
+    allowed = ROLE_SOURCES.get(role, DEFAULT_SOURCES)
+    source = report.source or allowed[0]
+    if source not in SOURCES:
+        raise ValidationFailed("cases.error.source_unknown", source=source, allowed=", ".join(SOURCES))
+    if source not in allowed:
+        raise Forbidden("cases.error.source_refused", source=source, role=role)
+    if report.urgency not in URGENCIES:
+        raise ValidationFailed("cases.error.urgency_unknown", urgency=report.urgency)
+    if len(report.description or "") > MAX_DESCRIPTION:
+        raise ValidationFailed("cases.error.description_too_long", max=MAX_DESCRIPTION)
+    if (report.lon is None) != (report.lat is None):
+        raise ValidationFailed("cases.error.coordinates_pair")
+    if report.lon is None or report.lat is None:
+        if not (report.address or "").strip():
+            raise ValidationFailed("cases.error.location_missing")
+        return source, None, None
+    lon, lat = float(report.lon), float(report.lat)
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValidationFailed("cases.error.coordinates_invalid")
+    if report.datum not in Datum.__members__:
+        raise ValidationFailed("cases.error.datum_unknown", datum=report.datum)
+    lon, lat = to_wgs84(lon, lat, report.datum)
+    return source, lon, lat
+
+
+def intake(
+    session: Session,
+    *,
+    actor: Actor,
+    report: NewCase,
+    idempotency_key: str | None = None,
+    idempotency_owner: str | None = None,
+) -> IntakeResult:
+    """Turn a report into a case (state ``reported``), routed, deadline started, duplicates offered.
+
+    With an idempotency key a repeat of the same report returns the first case (``created=False``);
+    the same key with a different report is a 409. Nothing is written when any check fails.
+    """
+    owner = idempotency_owner or owner_for(actor)
+    if idempotency_key:
+        existing = find_idempotent(session, owner=owner, key=idempotency_key)
+        if existing is not None:
+            return replay(session, existing, report)
+    source, lon, lat = _check_report(actor, report)
+    try:
+        category = categories.get_by_code(session, code=report.category)
+    except NotFound as exc:
+        raise ValidationFailed("cases.error.category_unknown", category=report.category) from exc
+    located, cell = None, None
+    if lon is not None and lat is not None:
+        located = routing.locate(session, lon=lon, lat=lat)
+        if not located.inside:
+            raise ValidationFailed("cases.error.outside_district", lon=lon, lat=lat, code="outside_district")
+        cell = duplicates.cell_of(lon, lat)
+    route = routing.route(session, category=category, located=located)
+    at = now()
+    dupes = []
+    if lon is not None and lat is not None:
+        dupes = duplicates.candidates(session, category=category, lon=lon, lat=lat, at=at, cell=cell)
+    year = to_display(at).year  # type: ignore[union-attr]
+    number = next_numbers(session, year=year)
+    reporter_id = actor.user_id if isinstance(actor, Principal) else None
+    case = Case(
+        tracking_no=tracking_no(year, number),
+        source=source,
+        source_ref=report.source_ref,
+        category_id=category.id,
+        urgency=report.urgency,
+        state=State.reported.value,
+        lon=lon,
+        lat=lat,
+        address=(report.address or "").strip() or None,
+        h3_cell=cell,
+        grid_id=located.grid.id if located and located.grid else None,
+        street_id=located.street.id if located and located.street else None,
+        unit_id=route.unit.id if route.unit else None,
+        routing_reason=route.reason,
+        description=report.description or "",
+        attributes=report.attributes,
+        reporter_user_id=reporter_id,
+        reporter_name=report.reporter_name or (actor.display_name if isinstance(actor, Principal) else None),
+        reporter_phone=report.reporter_phone,
+        possible_duplicate=bool(dupes),
+        reported_at=at,
+    )
+    case.category = category
+    session.add(case)
+    session.flush()
+    open_step(session, case=case, category=category, step="register", unit_id=None, start=at)
+    add_event(
+        session,
+        case=case,
+        actor=actor,
+        action="report",
+        from_state=None,
+        to_state=case.state,
+        public=True,
+        data={"source": source, "routing": route.reason},
+        at=at,
+    )
+    if idempotency_key:
+        session.add(
+            IdempotencyKey(
+                owner=owner,
+                key=idempotency_key,
+                request_hash=_request_hash(report),
+                case_id=case.id,
+                created_at=at,
+            )
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="case.report",
+        entity_type="case",
+        entity_id=case.id,
+        after=audit.snapshot(case, exclude=AUDIT_EXCLUDE),
+    )
+    return IntakeResult(case, created=True, duplicates=dupes)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def get_case(session: Session, *, principal: Principal, case_id: int, for_update: bool = False) -> Case:
+    """A case as ``principal`` may see it; out of scope is indistinguishable from absent (404)."""
+    stmt = select(Case).where(Case.id == case_id)
+    if for_update and is_postgresql(session):
+        # Serialise actions on one case: the second waits, then sees the new version and gets 409.
+        stmt = stmt.with_for_update(of=Case)
+    case = session.execute(stmt).unique().scalar_one_or_none()
+    if case is None or not can_see(principal, case):
+        raise NotFound("cases.error.case_not_found", ref=case_id)
+    return case
+
+
+def get_by_tracking_no(session: Session, *, tracking_no: str) -> Case:
+    case = session.execute(select(Case).where(Case.tracking_no == tracking_no)).unique().scalar_one_or_none()
+    if case is None:
+        raise NotFound("cases.error.case_not_found", ref=tracking_no)
+    return case
+
+
+def timeline(session: Session, *, case: Case, public_only: bool) -> list[CaseEvent]:
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
+    if public_only:
+        stmt = stmt.where(CaseEvent.public.is_(True))
+    return list(session.execute(stmt.order_by(CaseEvent.at, CaseEvent.id)).unique().scalars())
+
+
+def find_duplicates(session: Session, *, case: Case) -> list[duplicates.Candidate]:
+    if case.lon is None or case.lat is None:
+        return []
+    return duplicates.candidates(
+        session,
+        category=case.category,
+        lon=case.lon,
+        lat=case.lat,
+        at=now(),
+        exclude_id=case.id,
+        cell=case.h3_cell,
+    )
+
+
+# --- rating, me too, merge --------------------------------------------------------------------------
+
+
+def rate(session: Session, *, actor: Principal, case: Case, score: str, comment: str | None = None) -> Rating:
+    """The reporter's rating of a closed case (a dispatcher records it from a hotline call-back)."""
+    check(actor, case, Action.rate.value, None)
+    if score not in SCORES:
+        raise ValidationFailed("cases.error.score_unknown", score=score, allowed=", ".join(SCORES))
+    if session.execute(select(Rating.id).where(Rating.case_id == case.id)).first():
+        raise Conflict("cases.error.already_rated", code="already_rated")
+    at = now()
+    rating = Rating(
+        case_id=case.id,
+        score=score,
+        comment=(comment or "").strip() or None,
+        channel="citizen" if actor.is_citizen else "callback",
+        rated_by=actor.user_id,
+        rated_at=at,
+    )
+    session.add(rating)
+    add_event(
+        session,
+        case=case,
+        actor=actor,
+        action="rate",
+        from_state=case.state,
+        to_state=case.state,
+        public=True,
+        note=rating.comment,
+        data={"score": score},
+        at=at,
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="case.rate",
+        entity_type="case",
+        entity_id=case.id,
+        after={"score": score, "channel": rating.channel},
+    )
+    return rating
+
+
+def support(session: Session, *, actor: Principal, case: Case) -> Case:
+    """“Me too”: a citizen adds their voice to an open case (once). Does not bump the case version."""
+    target = session.get(Case, case.parent_id) if case.parent_id else case
+    assert target is not None
+    if target.state not in OPEN_STATES:
+        raise Conflict("cases.error.not_open", code="transition_refused")
+    if target.reporter_user_id == actor.user_id:
+        raise Conflict("cases.error.own_case", code="own_case")
+    exists = session.execute(
+        select(Supporter.id).where(Supporter.case_id == target.id, Supporter.user_id == actor.user_id)
+    ).first()
+    if exists:
+        raise Conflict("cases.error.already_supported", code="already_supported")
+    session.add(Supporter(case_id=target.id, user_id=actor.user_id, at=now()))
+    # A plain UPDATE: a supporter must not make a dispatcher's next action stale.
+    session.execute(
+        update(Case)
+        .where(Case.id == target.id)
+        .values(supporters_count=Case.supporters_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    add_event(
+        session,
+        case=target,
+        actor=actor,
+        action="me_too",
+        from_state=target.state,
+        to_state=target.state,
+        public=True,
+    )
+    session.flush()
+    session.refresh(target, attribute_names=["supporters_count"])
+    audit.record(
+        session,
+        actor=actor,
+        action="case.support",
+        entity_type="case",
+        entity_id=target.id,
+        after={"supporters_count": target.supporters_count},
+    )
+    return target
+
+
+def merge(
+    session: Session, *, actor: Actor, parent: Case, children: list[tuple[Case, int | None]]
+) -> list[Case]:
+    """Link duplicate ``children`` (case, version read) to ``parent``; they close when it closes."""
+    if parent.state not in OPEN_STATES:
+        raise Conflict("cases.error.parent_not_open", code="transition_refused")
+    if parent.parent_id is not None:
+        raise Conflict("cases.error.parent_is_child", code="transition_refused")
+    merged = []
+    for child, version in children:
+        if child.id == parent.id:
+            raise ValidationFailed("cases.error.merge_self")
+        apply_action(
+            session,
+            actor=actor,
+            case=child,
+            action=Action.merge.value,
+            data=ActionInput(version=child.version if version is None else version, merge_into=parent.id),
+            internal=True,
+        )
+        merged.append(child)
+    add_event(
+        session,
+        case=parent,
+        actor=actor,
+        action="merged_children",
+        from_state=parent.state,
+        to_state=parent.state,
+        public=False,
+        data={"children": [c.tracking_no for c in merged]},
+    )
+    session.flush()
+    return merged
+
+
+def rating_of(session: Session, *, case: Case) -> Rating | None:
+    return session.execute(select(Rating).where(Rating.case_id == case.id)).scalar_one_or_none()
+
+
+def reporter_of(case: Case) -> dict[str, Any]:
+    return {"user_id": case.reporter_user_id, "name": case.reporter_name, "phone": case.reporter_phone}
