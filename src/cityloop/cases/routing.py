@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Category, RoutingRule
@@ -78,8 +78,27 @@ def _fingerprint(session: Session) -> tuple[Any, ...]:
     return tuple(int(v or 0) for v in row)
 
 
+_CHANGED = "cases.units_changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_unit_changes(session: Session, _ctx: Any) -> None:
+    # An index built from units this transaction changed must not outlive it: it may roll back, and a
+    # later committed change could then have the same fingerprint.
+    if any(isinstance(o, Unit) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_unit_changes(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
 def areas(session: Session) -> Areas:
     """The cached area index for this database, rebuilt only when the units changed."""
+    if session.info.get(_CHANGED):
+        return _build(session)
     key = (str(session.get_bind().engine.url), _fingerprint(session))
     found = _cache.get(key)
     if found is not None:

@@ -207,9 +207,14 @@ def intake(
         reported_at=at,
     )
     case.category = category
+    # The first deadline is set before the insert, so a new case starts at version 1.
+    step = open_step(
+        session, case=case, category=category, step="register", unit_id=None, start=at, add=False
+    )
     session.add(case)
     session.flush()
-    open_step(session, case=case, category=category, step="register", unit_id=None, start=at)
+    step.case_id = case.id
+    session.add(step)
     add_event(
         session,
         case=case,

@@ -97,9 +97,19 @@ def add_event(
 
 
 def open_step(
-    session: Session, *, case: Case, category: Category, step: str, unit_id: int | None, start: datetime
+    session: Session,
+    *,
+    case: Case,
+    category: Category,
+    step: str,
+    unit_id: int | None,
+    start: datetime,
+    add: bool = True,
 ) -> CaseStep:
-    """Start the clock of ``step``; the case's ``due_at`` follows the running step."""
+    """Start the clock of ``step``; the case's ``due_at`` follows the running step.
+
+    ``add=False`` for a case not yet flushed: the caller adds the row once the case has its id.
+    """
     duration = deadlines.step_duration(category.deadlines, case.urgency, step)
     d = deadlines.compute(
         start=start, duration=duration, working_hours=category.working_hours, urgency=case.urgency
@@ -115,7 +125,8 @@ def open_step(
         allowed_minutes=duration.total_seconds() / 60,
         working_hours=category.working_hours and case.urgency != "emergency",
     )
-    session.add(row)
+    if add:
+        session.add(row)
     case.due_at = d.due_at
     if step == "register":
         case.register_due_at = d.due_at
@@ -422,9 +433,11 @@ def apply_action(
     at = now()
     before = audit.snapshot(case, exclude=AUDIT_EXCLUDE)
     out: dict[str, Any] = {}
-    EFFECTS.get(t.action, _nothing)(session, case, data, at, out)
     from_state = case.state
-    case.state = t.to.value
+    # One UPDATE per action: the effect's own queries must not flush half of it (and bump the version).
+    with session.no_autoflush:
+        EFFECTS.get(t.action, _nothing)(session, case, data, at, out)
+        case.state = t.to.value
     try:
         session.flush()
     except StaleDataError as exc:  # another session changed the row between our read and our write
