@@ -2,7 +2,7 @@
 
 Revision ID: 0002_cases
 Revises: 0001_foundation
-Create Date: 2026-11-28 10:28:36.980822
+Create Date: 2026-11-28 11:20:50.578220
 """
 
 from __future__ import annotations
@@ -140,13 +140,12 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index("ix_cases_category_cell", ["category_id", "h3_cell"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_closed_at"), ["closed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_dispatched_at"), ["dispatched_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_grid_id"), ["grid_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_h3_cell"), ["h3_cell"], unique=False)
         batch_op.create_index("ix_cases_open_due", ["state", "due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_reported_at"), ["reported_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_reporter_user_id"), ["reporter_user_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_source"), ["source"], unique=False)
         batch_op.create_index("ix_cases_state_reported", ["state", "reported_at"], unique=False)
         batch_op.create_index("ix_cases_street_reported", ["street_id", "reported_at"], unique=False)
         batch_op.create_index("ix_cases_unit_state", ["unit_id", "state", "reported_at"], unique=False)
@@ -370,13 +369,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_unit_state")
         batch_op.drop_index("ix_cases_street_reported")
         batch_op.drop_index("ix_cases_state_reported")
-        batch_op.drop_index(batch_op.f("ix_cases_source"))
         batch_op.drop_index(batch_op.f("ix_cases_reporter_user_id"))
         batch_op.drop_index(batch_op.f("ix_cases_reported_at"))
         batch_op.drop_index(batch_op.f("ix_cases_parent_id"))
         batch_op.drop_index("ix_cases_open_due")
-        batch_op.drop_index(batch_op.f("ix_cases_h3_cell"))
         batch_op.drop_index(batch_op.f("ix_cases_grid_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_dispatched_at"))
         batch_op.drop_index(batch_op.f("ix_cases_closed_at"))
         batch_op.drop_index("ix_cases_category_cell")
 

@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
-from cityloop.core.http import BodySizeLimit, csrf_guard, install_error_handlers
+from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
 from cityloop.web.pages import LoginRequired, login_redirect
 
 log = logging.getLogger("cityloop")
@@ -53,6 +53,7 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    app.add_middleware(SQLiteWriteGate)
     # Outermost, so an oversized body is refused before anything else reads it.
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes

@@ -13,11 +13,11 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fresh_area_index() -> Iterator[None]:
-    from cityloop.cases import routing
+    from cityloop.cases import cache
 
-    routing._cache.clear()
+    cache.clear_all()
     yield
-    routing._cache.clear()
+    cache.clear_all()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,8 +50,9 @@ from cityloop.cases.schemas import (
 )
 from cityloop.cases.states import OPEN_STATES, PUBLIC_STATUS, State
 from cityloop.core.clock import now
+from cityloop.core.db import new_session
 from cityloop.core.errors import Conflict, NotFound, ValidationFailed
-from cityloop.core.http import DB, CurrentPrincipal
+from cityloop.core.http import DB, CurrentPrincipal, current_principal, optional_principal
 from cityloop.core.permissions import Principal
 from cityloop.core.schemas import ErrorResponse
 
@@ -68,12 +70,17 @@ def _unit_ref(a: routing.Areas, unit_id: int | None) -> UnitRef | None:
     return UnitRef(id=ref.id, code=ref.code, name=ref.name, kind=ref.kind) if ref else None
 
 
-def _brief(c: Category) -> CategoryBrief:
+def _brief(c: Category | categories.Leaf) -> CategoryBrief:
     return CategoryBrief(code=c.code, name=c.name, kind=c.kind, major_name=c.major_name)
 
 
 def case_out(
-    case: Case, principal: Principal, a: routing.Areas, *, with_files: list[Any] | None = None
+    case: Case,
+    principal: Principal,
+    a: routing.Areas,
+    *,
+    with_files: list[Any] | None = None,
+    category: categories.Leaf | None = None,
 ) -> dict[str, Any]:
     """The API's view of a case for ``principal`` (a dict, so IntakeOut can extend it)."""
     current = now()
@@ -83,7 +90,7 @@ def case_out(
         "tracking_no": case.tracking_no,
         "source": case.source,
         "source_ref": case.source_ref,
-        "category": _brief(case.category),
+        "category": _brief(category or case.category),
         "urgency": case.urgency,
         "state": case.state,
         "status": PUBLIC_STATUS[State(case.state)],
@@ -119,7 +126,7 @@ def case_out(
         "voided_at": case.voided_at,
         "updated_at": case.updated_at,
         "version": case.version,
-        "allowed_actions": service.allowed_actions(principal, case),
+        "allowed_actions": service.allowed_actions(principal, case, a),
         "attachments": [AttachmentOut.model_validate(f) for f in with_files]
         if with_files is not None
         else None,
@@ -171,20 +178,26 @@ def commit_intake(
     idempotency_key: str | None,
     idempotency_owner: str | None = None,
     render: Any = None,
+    prepared: service.Prepared | None = None,
 ) -> tuple[service.IntakeResult, Any]:
     """Intake, render the answer inside the transaction, commit; a lost race on one key returns the winner.
 
-    For every handler that takes reports (this API, Open311): when a concurrent request with the same
-    key committed first, our insert of the key fails on its unique index and we answer with that case.
+    For every handler that takes reports (this API, Open311). ``prepared`` comes from ``service.prepare``
+    run beforehand in a read session; without it everything happens here. When a concurrent request with
+    the same key committed first, our insert of the key fails on its unique index and we answer with that
+    case instead.
     """
     try:
-        result = service.intake(
-            db,
-            actor=actor,
-            report=report,
-            idempotency_key=idempotency_key,
-            idempotency_owner=idempotency_owner,
-        )
+        if prepared is not None:
+            result = service.persist(db, prepared=prepared)
+        else:
+            result = service.intake(
+                db,
+                actor=actor,
+                report=report,
+                idempotency_key=idempotency_key,
+                idempotency_owner=idempotency_owner,
+            )
         rendered = render(result) if render else None
         db.commit()
         return result, rendered
@@ -199,29 +212,55 @@ def commit_intake(
 
 
 @router.post("/cases", response_model=IntakeOut, status_code=201)
-def create_case(
+async def create_case(
     body: CaseIn,
-    db: DB,
-    principal: CurrentPrincipal,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> dict[str, Any]:
     """Report a problem. Send an ``Idempotency-Key`` header to make retries safe (same key → same case)."""
-    principal.require(CASES_REPORT)
-
-    def render(result: service.IntakeResult) -> dict[str, Any]:
-        out = case_out(result.case, principal, routing.areas(db))
-        staff = not principal.is_citizen
-        out["duplicates"] = [DuplicateOut(**d.__dict__) for d in result.duplicates] if staff else []
-        return out
-
     report = service.NewCase(**body.model_dump())
-    result, out = commit_intake(
-        db, actor=principal, report=report, idempotency_key=idempotency_key, render=render
-    )
-    if not result.created:
+
+    def unit_of_work() -> tuple[bool, dict[str, Any]]:
+        # The hot path of every channel runs in ONE worker thread: no thread hops, and on SQLite the write
+        # lock is taken and released by the same thread. Everything that only reads (sign-in, category,
+        # place, rules, duplicates) happens before the write transaction, which stays short.
+        read = new_session()
+        try:
+            principal = current_principal(optional_principal(request, read))
+            principal.require(CASES_REPORT)
+            prepared = service.prepare(read, actor=principal, report=report, idempotency_key=idempotency_key)
+            if isinstance(prepared, service.IntakeResult):  # a retry of a report already taken
+                return False, render(read, principal, prepared)
+        finally:
+            read.rollback()
+            read.close()
+        db = new_session(write=True)
+        try:
+            result, out = commit_intake(
+                db,
+                actor=principal,
+                report=report,
+                idempotency_key=idempotency_key,
+                prepared=prepared,
+                render=lambda r: render(db, principal, r),
+            )
+            return result.created, out
+        finally:
+            db.rollback()
+            db.close()
+
+    created, out = await run_in_threadpool(unit_of_work)
+    if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+    return out
+
+
+def render(db: Session, principal: Principal, result: service.IntakeResult) -> dict[str, Any]:
+    out = case_out(result.case, principal, routing.areas(db), category=result.category)
+    staff = not principal.is_citizen
+    out["duplicates"] = [DuplicateOut(**d.__dict__) for d in result.duplicates] if staff else []
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cityloop.cases.cache import TableCache
 from cityloop.cases.deadlines import normalise_deadlines
 from cityloop.cases.models import Category
 from cityloop.core import audit
@@ -60,6 +61,53 @@ def list_categories(session: Session, *, include_inactive: bool = False) -> Sequ
     if not include_inactive:
         stmt = stmt.where(Category.active.is_(True))
     return session.execute(stmt.order_by(Category.kind, Category.sort_order, Category.code)).scalars().all()
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What every report needs of its category; read from memory (``cache``), not the database."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    major_name: str
+    handler: str
+    handler_unit: str | None
+    deadlines: dict[str, Any]
+    working_hours: bool
+    duplicate_radius_m: int
+    duplicate_window_hours: int
+
+
+def _load_leaves(session: Session) -> dict[str, Leaf]:
+    return {
+        c.code: Leaf(
+            c.id,
+            c.code,
+            c.name,
+            c.kind,
+            c.major_name,
+            c.handler,
+            c.handler_unit,
+            c.deadlines,
+            c.working_hours,
+            c.duplicate_radius_m,
+            c.duplicate_window_hours,
+        )
+        for c in list_categories(session)
+    }
+
+
+_LEAVES = TableCache(Category, _load_leaves)
+
+
+def leaf(session: Session, *, code: str) -> Leaf:
+    """An active category by code, from the per-process cache (404 when unknown or inactive)."""
+    found = _LEAVES.get(session).get(code)
+    if found is None:
+        raise NotFound("cases.error.category_unknown", category=code)
+    return found
 
 
 def get_by_code(session: Session, *, code: str) -> Category:

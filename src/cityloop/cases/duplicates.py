@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import h3
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from cityloop.cases.categories import Leaf
 from cityloop.cases.models import Case, Category
 from cityloop.cases.states import OPEN_STATES
 
@@ -46,6 +47,22 @@ def nearby_cells(cell: str, radius_m: int) -> list[str]:
     return [str(c) for c in h3.grid_disk(cell, ring_size(radius_m))]
 
 
+# One statement for every intake (bound parameters; the cell list expands): built once.
+_NEARBY = (
+    select(Case.id, Case.tracking_no, Case.state, Case.lon, Case.lat, Case.reported_at)
+    .where(
+        Case.category_id == bindparam("category"),
+        Case.h3_cell.in_(bindparam("cells", expanding=True)),
+        Case.reported_at >= bindparam("since"),
+        Case.reported_at <= bindparam("until"),
+        Case.state.in_(sorted(s.value for s in OPEN_STATES)),
+        Case.parent_id.is_(None),
+        Case.id != bindparam("exclude"),
+    )
+    .limit(500)
+)
+
+
 @dataclass(frozen=True)
 class Candidate:
     id: int
@@ -58,7 +75,7 @@ class Candidate:
 def candidates(
     session: Session,
     *,
-    category: Category,
+    category: Category | Leaf,
     lon: float,
     lat: float,
     at: datetime,
@@ -72,18 +89,16 @@ def candidates(
         return []
     cells = nearby_cells(cell or cell_of(lon, lat), radius)
     since = at - timedelta(hours=category.duplicate_window_hours)
-    stmt = select(Case.id, Case.tracking_no, Case.state, Case.lon, Case.lat, Case.reported_at).where(
-        Case.category_id == category.id,
-        Case.h3_cell.in_(cells),
-        Case.reported_at >= since,
-        Case.reported_at <= at,
-        Case.state.in_([s.value for s in OPEN_STATES]),
-        Case.parent_id.is_(None),
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Case.id != exclude_id)
+    params = {
+        "category": category.id,
+        "cells": cells,
+        "since": since,
+        "until": at,
+        "exclude": exclude_id or -1,
+    }
+    rows = session.execute(_NEARBY, params)
     found = []
-    for row in session.execute(stmt.limit(500)):
+    for row in rows:
         d = distance_m(lon, lat, row.lon, row.lat)
         if d <= radius:
             found.append(Candidate(row.id, row.tracking_no, row.state, round(d, 1), row.reported_at))

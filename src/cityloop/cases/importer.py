@@ -14,27 +14,30 @@ rework_count, return_count, extension_count, rating, rated_at.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import h3
 import numpy as np
-from sqlalchemy import Table, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.cases import deadlines, routing
 from cityloop.cases.duplicates import H3_RES
-from cityloop.cases.models import Case, CaseEvent, CaseStep, Category, Rating
+from cityloop.cases.models import Case, Category
 from cityloop.cases.scope import Actor
 from cityloop.cases.service import SCORES, SOURCES, URGENCIES, next_numbers, tracking_no
 from cityloop.cases.states import State
 from cityloop.core import audit
 from cityloop.core.clock import now, to_display
+from cityloop.core.db import is_postgresql
 from cityloop.core.errors import ValidationFailed
 
 STAMPS = (
@@ -58,10 +61,6 @@ RUNNING = {
     State.feedback: ("verify", "feedback_at"),
 }
 NEEDS_STAMP = {State.closed: "closed_at", State.voided: "voided_at", State.verified: "verified_at"}
-_CASES = cast(Table, Case.__table__)
-_EVENTS = cast(Table, CaseEvent.__table__)
-_STEPS = cast(Table, CaseStep.__table__)
-_RATINGS = cast(Table, Rating.__table__)
 
 
 @dataclass
@@ -80,18 +79,19 @@ def _bad(line: int, reason: str) -> ValidationFailed:
 
 
 def _time(value: Any, line: int, name: str) -> datetime | None:
+    """An aware time from ISO 8601 text (or a datetime), normalised to UTC once, here."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         parsed = value
     else:
         try:
-            parsed = datetime.fromisoformat(str(value).strip())
+            parsed = datetime.fromisoformat(value.strip() if isinstance(value, str) else str(value))
         except ValueError:
             raise _bad(line, f"{name} is not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise _bad(line, f"{name} has no time zone: {value!r}")
-    return parsed
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _int(value: Any, line: int, name: str) -> int:
@@ -112,6 +112,28 @@ class _Context:
         self.categories = {c.code: c for c in session.execute(select(Category)).scalars()}
         self.calendar = deadlines.calendar()
         self.now = now()
+        self.routes: dict[tuple[int, int | None, int | None], tuple[int | None, str]] = {}
+        self.durations: dict[tuple[int, str, str], timedelta] = {}
+        self.postgresql = is_postgresql(session)
+
+    def duration(self, cat: Category, urgency: str, step: str) -> timedelta:
+        key = (cat.id, urgency, step)
+        found = self.durations.get(key)
+        if found is None:
+            found = self.durations[key] = deadlines.step_duration(cat.deadlines, urgency, step)
+        return found
+
+    def route(self, cat: Category, grid_id: int | None, street_id: int | None) -> tuple[int | None, str]:
+        # Rows share few (category, grid) pairs: decide each pair once.
+        key = (cat.id, grid_id, street_id)
+        found = self.routes.get(key)
+        if found is None:
+            a = self.areas
+            street = a.by_id.get(street_id) if street_id else None
+            chain = routing.chain_of(a, grid_id, street_id)
+            decided = routing.pick(a, self.rules, category=cat, chain=chain, street=street)
+            found = self.routes[key] = (decided.unit.id if decided.unit else None), decided.reason
+        return found
 
 
 def _check(ctx: _Context, line: int, raw: dict[str, Any]) -> dict[str, Any]:
@@ -177,9 +199,9 @@ def _check(ctx: _Context, line: int, raw: dict[str, Any]) -> dict[str, Any]:
 def _due(ctx: _Context, cat: Category, urgency: str, step: str, start: datetime | None) -> datetime | None:
     if start is None:
         return None
-    working = cat.working_hours and urgency != "emergency"
-    cal = ctx.calendar if working else deadlines.ROUND_THE_CLOCK
-    return cal.add(start, deadlines.step_duration(cat.deadlines, urgency, step))
+    duration = ctx.duration(cat, urgency, step)
+    working = cat.working_hours and urgency != "emergency" and ctx.calendar.active
+    return ctx.calendar.add(start, duration) if working else start + duration
 
 
 def _locate(session: Session, ctx: _Context, rows: list[dict[str, Any]]) -> None:
@@ -210,11 +232,7 @@ def _finish(ctx: _Context, r: dict[str, Any]) -> None:
             raise _bad(r["_line"], f"unknown unit {r['unit']!r}")
         r["unit_id"], r["routing_reason"] = ref.id, "import"
     else:
-        street = a.by_id.get(street_id) if street_id else None
-        decided = routing.pick(
-            a, ctx.rules, category=cat, chain=routing.chain_of(a, grid_id, street_id), street=street
-        )
-        r["unit_id"], r["routing_reason"] = (decided.unit.id if decided.unit else None), decided.reason
+        r["unit_id"], r["routing_reason"] = ctx.route(cat, grid_id, street_id)
     u = r["urgency"]
     r["register_due_at"] = _due(ctx, cat, u, "register", r["reported_at"])
     r["dispatch_due_at"] = _due(ctx, cat, u, "dispatch", r["registered_at"])
@@ -225,7 +243,7 @@ def _finish(ctx: _Context, r: dict[str, Any]) -> None:
     if running is not None:
         step, stamp = running
         start = r[stamp] or r["reported_at"]
-        duration = deadlines.step_duration(cat.deadlines, u, step)
+        duration = ctx.duration(cat, u, step)
         working = cat.working_hours and u != "emergency"
         d = deadlines.compute(
             start=start, duration=duration, working_hours=working, urgency=u, cal=ctx.calendar
@@ -266,99 +284,97 @@ def _number(session: Session, rows: list[dict[str, Any]]) -> None:
             r["tracking_no"] = tracking_no(year, last - len(group) + 1 + i)
 
 
-_COLUMNS = [
-    "tracking_no",
-    "source",
-    "source_ref",
-    "urgency",
-    "state",
-    "lon",
-    "lat",
-    "address",
-    "h3_cell",
-    "grid_id",
-    "street_id",
-    "unit_id",
-    "routing_reason",
-    "description",
-    "reporter_user_id",
-    "reporter_name",
-    "reporter_phone",
-    "rework_count",
-    "return_count",
-    "extension_count",
-    "due_at",
-    "register_due_at",
-    "dispatch_due_at",
-    "handle_due_at",
-    "reported_at",
-    "registered_at",
-    "dispatched_at",
-    "accepted_at",
-    "feedback_at",
-    "verified_at",
-    "closed_at",
-    "voided_at",
-]
+_CASE_COLUMNS = (
+    "id", "tracking_no", "source", "source_ref", "category_id", "urgency", "state", "lon", "lat", "address",
+    "h3_cell", "grid_id", "street_id", "unit_id", "routing_reason", "description", "attributes",
+    "reporter_user_id", "reporter_name", "reporter_phone", "parent_id", "possible_duplicate", "rework_count",
+    "return_count", "extension_count", "supporters_count", "due_at", "register_due_at", "dispatch_due_at",
+    "handle_due_at", "reported_at", "registered_at", "dispatched_at", "accepted_at", "feedback_at",
+    "verified_at", "closed_at", "voided_at", "updated_at", "version",
+)  # fmt: skip
+_STEP_COLUMNS = (
+    "case_id", "step", "unit_id", "started_at", "due_at", "remind_at", "escalate_at", "done_at", "outcome",
+    "reminded_at", "overdue_at", "escalated_at", "allowed_minutes", "working_hours",
+)  # fmt: skip
+_EVENT_COLUMNS = (
+    "case_id", "at", "action", "from_state", "to_state", "actor_user_id", "actor_name", "actor_role",
+    "unit_id", "public", "note", "public_note", "evidence", "data",
+)  # fmt: skip
+_RATING_COLUMNS = ("case_id", "score", "comment", "channel", "rated_by", "rated_at")
+_TIMES = frozenset(
+    {"due_at", "register_due_at", "dispatch_due_at", "handle_due_at", "updated_at", "started_at", "remind_at",
+     "escalate_at", "done_at", "reminded_at", "overdue_at", "escalated_at", "at", "rated_at", *STAMPS,
+     "reported_at"}
+)  # fmt: skip
 
 
-def _insert(session: Session, rows: list[dict[str, Any]], *, events: bool) -> list[int]:
-    values = []
-    for r in rows:
-        v = {c: r.get(c) for c in _COLUMNS}
+def _sql(table: str, columns: tuple[str, ...], postgresql: bool) -> str:
+    mark = "%s" if postgresql else "?"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def _sqlite_time(v: datetime) -> str:
+    # The text SQLAlchemy's SQLite DATETIME writes (naive UTC, always with microseconds), so bulk-loaded
+    # rows compare and read back exactly like any other. Times here are UTC already (``_time``).
+    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _tuples(rows: list[dict[str, Any]], columns: tuple[str, ...], postgresql: bool) -> list[tuple[Any, ...]]:
+    """Rows as driver tuples; on SQLite the times become text (in place: each row is converted once)."""
+    if not postgresql:
+        times = [c for c in columns if c in _TIMES]
+        for r in rows:
+            for c in times:
+                v = r[c]
+                if v is not None and not isinstance(v, str):
+                    r[c] = _sqlite_time(v)
+    getter = itemgetter(*columns)
+    return [getter(r) for r in rows]
+
+
+def _reserve_ids(session: Session, count: int) -> list[int]:
+    """``count`` new case ids: from the id sequence on PostgreSQL; on SQLite, after the current maximum
+    (safe: the import's write transaction holds SQLite's only write lock)."""
+    if is_postgresql(session):
+        stmt = text("SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)")
+        return [int(i) for i in session.execute(stmt, {"n": count}).scalars()]
+    start = int(session.execute(select(func.coalesce(func.max(Case.id), 0))).scalar_one()) + 1
+    return list(range(start, start + count))
+
+
+def _insert(session: Session, ctx: _Context, rows: list[dict[str, Any]], *, events: bool) -> list[int]:
+    """Plain executemany through the driver: SQLAlchemy's per-value type handling would cost more than
+    the inserts themselves at this volume. Values are converted here, the same way the types would."""
+    pg = ctx.postgresql
+    conn = session.connection()
+    ids = _reserve_ids(session, len(rows))
+    for r, i in zip(rows, ids, strict=True):
         last = max((r[s] for s in STAMPS if r.get(s)), default=r["reported_at"])
-        v.update(
-            category_id=r["_category"].id,
-            possible_duplicate=False,
-            supporters_count=0,
-            version=1,
-            updated_at=last,
-            attributes=None,
-            parent_id=None,
-        )
-        values.append(v)
-    stmt = insert(_CASES).returning(_CASES.c.id, sort_by_parameter_order=True)
-    ids = [row[0] for row in session.execute(stmt, values)]
-    steps = [{**r["_step"], "case_id": i} for r, i in zip(rows, ids, strict=True) if r["_step"]]
+        r.update(id=i, category_id=r["_category"].id, attributes=None, parent_id=None,
+                 possible_duplicate=False, supporters_count=0, updated_at=last, version=1)  # fmt: skip
+        for column in ("h3_cell", "grid_id", "street_id"):
+            r.setdefault(column, None)
+    conn.exec_driver_sql(_sql("cases", _CASE_COLUMNS, pg), _tuples(rows, _CASE_COLUMNS, pg))
+    steps = [{**r["_step"], "case_id": r["id"], "done_at": None, "outcome": None} for r in rows if r["_step"]]
     if steps:
-        session.execute(insert(_STEPS), steps)
+        conn.exec_driver_sql(_sql("case_steps", _STEP_COLUMNS, pg), _tuples(steps, _STEP_COLUMNS, pg))
     rated = [
-        {
-            "case_id": i,
-            "score": r["rating"],
-            "comment": None,
-            "channel": "citizen",
-            "rated_by": None,
-            "rated_at": r["rated_at"],
-        }
-        for r, i in zip(rows, ids, strict=True)
+        {"case_id": r["id"], "score": r["rating"], "comment": None, "channel": "citizen", "rated_by": None,
+         "rated_at": r["rated_at"]}
+        for r in rows
         if r["rating"] and r["rated_at"]
-    ]
+    ]  # fmt: skip
     if rated:
-        session.execute(insert(_RATINGS), rated)
+        conn.exec_driver_sql(_sql("case_ratings", _RATING_COLUMNS, pg), _tuples(rated, _RATING_COLUMNS, pg))
     if events:
-        session.execute(
-            insert(_EVENTS),
-            [
-                {
-                    "case_id": i,
-                    "at": r["reported_at"],
-                    "action": "imported",
-                    "from_state": None,
-                    "to_state": r["state"],
-                    "actor_user_id": None,
-                    "actor_name": "import",
-                    "actor_role": "system",
-                    "unit_id": None,
-                    "public": True,
-                    "note": None,
-                    "public_note": None,
-                    "evidence": None,
-                    "data": {"source": r["source"]},
-                }
-                for r, i in zip(rows, ids, strict=True)
-            ],
-        )
+        made = [
+            {"case_id": r["id"], "at": r["reported_at"], "action": "imported", "from_state": None,
+             "to_state": r["state"], "actor_user_id": None, "actor_name": "import", "actor_role": "system",
+             "unit_id": None, "public": True, "note": None, "public_note": None, "evidence": None,
+             "data": json.dumps({"source": r["source"]})}
+            for r in rows
+        ]  # fmt: skip
+        conn.exec_driver_sql(_sql("case_events", _EVENT_COLUMNS, pg), _tuples(made, _EVENT_COLUMNS, pg))
     return ids
 
 
@@ -390,7 +406,7 @@ def import_rows(
         for r in checked:
             _finish(ctx, r)
         _number(session, checked)
-        stats.ids.extend(_insert(session, checked, events=events))
+        stats.ids.extend(_insert(session, ctx, checked, events=events))
         stats.count += len(checked)
         if progress:
             progress(len(checked))

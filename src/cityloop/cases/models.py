@@ -70,7 +70,7 @@ class Case(IdMixin, Base):
     )
 
     tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
-    source: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(20))
     source_ref: Mapped[str | None] = mapped_column(String(120))  # 12345 ticket, sensor alert id …
     category_id: Mapped[int] = mapped_column(ForeignKey("case_categories.id"))
     urgency: Mapped[str] = mapped_column(String(12), default="normal")
@@ -78,7 +78,7 @@ class Case(IdMixin, Base):
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300))
-    h3_cell: Mapped[str | None] = mapped_column(String(16), index=True)
+    h3_cell: Mapped[str | None] = mapped_column(String(16))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -101,7 +101,7 @@ class Case(IdMixin, Base):
     handle_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,8 +1,7 @@
 """Where a case belongs and who handles it: point → grid cell → street/town → responsible unit.
 
-The areas are an STRtree (``core.geo.AreaIndex``) built once per process and reused; a cheap
-fingerprint of the units table (count, id and version sums) is compared on each use, so a changed
-boundary or a new grid cell is picked up at once by every API process without a restart.
+The areas are an STRtree (``core.geo.AreaIndex``) built once per process and reused, and rebuilt when
+the units change (``cases.cache``: at once in this process, within seconds in others).
 
 Then the rules (category × area → unit, most specific first), then the category's default handler
 (a department, the street/town itself, or that street/town's enforcement squadron). When nothing
@@ -11,16 +10,16 @@ applies the case goes to the dispatcher's manual queue — it is never dropped.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import event, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cityloop.cases.cache import TableCache
+from cityloop.cases.categories import Leaf
 from cityloop.cases.models import Category, RoutingRule
 from cityloop.config import get_settings
 from cityloop.core.geo import AreaIndex, GeometryError, parse_area
@@ -69,48 +68,9 @@ class Areas:
         return not self.districts or any(a.id in self.districts for a in found)
 
 
-_cache: dict[tuple[str, tuple[Any, ...]], Areas] = {}
-_lock = threading.Lock()
-
-
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(func.count(Unit.id), func.sum(Unit.id), func.sum(Unit.version))).one()
-    return tuple(int(v or 0) for v in row)
-
-
-_CHANGED = "cases.units_changed"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_unit_changes(session: Session, _ctx: Any) -> None:
-    # An index built from units this transaction changed must not outlive it: it may roll back, and a
-    # later committed change could then have the same fingerprint.
-    if any(isinstance(o, Unit) for o in (*session.new, *session.dirty, *session.deleted)):
-        session.info[_CHANGED] = True
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_unit_changes(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
-
-
 def areas(session: Session) -> Areas:
-    """The cached area index for this database, rebuilt only when the units changed."""
-    if session.info.get(_CHANGED):
-        return _build(session)
-    key = (str(session.get_bind().engine.url), _fingerprint(session))
-    found = _cache.get(key)
-    if found is not None:
-        return found
-    with _lock:
-        found = _cache.get(key)
-        if found is None:
-            found = _build(session)
-            if len(_cache) > 16:  # tests and copies create many databases; keep the cache small
-                _cache.clear()
-            _cache[key] = found
-    return found
+    """The area index for this database: built once, rebuilt when the units change (see ``cache``)."""
+    return _AREAS.get(session)
 
 
 def _build(session: Session) -> Areas:
@@ -135,6 +95,9 @@ def _build(session: Session) -> Areas:
         if u.kind == UnitKind.district:
             districts.append(u.id)
     return Areas(AreaIndex.build(items) if items else None, refs, tuple(districts), by_code, by_id)
+
+
+_AREAS = TableCache(Unit, _build)
 
 
 @dataclass(frozen=True)
@@ -194,7 +157,12 @@ class _Rule:
     priority: int
 
 
-def _rules(session: Session, category_id: int) -> list[_Rule]:
+def all_rules(session: Session) -> list[_Rule]:
+    """Every active rule (cached: the table is small and read on every report)."""
+    return _RULES.get(session)
+
+
+def _load_rules(session: Session) -> list[_Rule]:
     # Plain columns: the hot intake path needs no ORM objects (and no joined units) here.
     stmt = select(
         RoutingRule.id,
@@ -202,11 +170,11 @@ def _rules(session: Session, category_id: int) -> list[_Rule]:
         RoutingRule.area_id,
         RoutingRule.unit_id,
         RoutingRule.priority,
-    ).where(
-        RoutingRule.active.is_(True),
-        (RoutingRule.category_id == category_id) | RoutingRule.category_id.is_(None),
-    )
+    ).where(RoutingRule.active.is_(True))
     return [_Rule(*row) for row in session.execute(stmt)]
+
+
+_RULES = TableCache(RoutingRule, _load_rules)
 
 
 def _rule_rank(rule: _Rule, depth: dict[int, int]) -> tuple[int, int, int, int]:
@@ -220,7 +188,7 @@ def _rule_rank(rule: _Rule, depth: dict[int, int]) -> tuple[int, int, int, int]:
 
 
 def pick(
-    a: Areas, rules: list[_Rule], *, category: Category, chain: tuple[int, ...], street: AreaRef | None
+    a: Areas, rules: list[_Rule], *, category: Category | Leaf, chain: tuple[int, ...], street: AreaRef | None
 ) -> Route:
     """The routing decision itself, on data already loaded (shared by intake and bulk import).
 
@@ -252,27 +220,16 @@ def pick(
     return Route(None, "manual")
 
 
-def route(session: Session, *, category: Category, located: Located | None) -> Route:
+def route(session: Session, *, category: Category | Leaf, located: Located | None) -> Route:
     """The unit that should handle a case of ``category`` at ``located`` (None: no location)."""
     chain = tuple(ref.id for ref in located.chain) if located else ()
     return pick(
         areas(session),
-        _rules(session, category.id),
+        all_rules(session),
         category=category,
         chain=chain,
         street=located.street if located else None,
     )
-
-
-def all_rules(session: Session) -> list[_Rule]:
-    stmt = select(
-        RoutingRule.id,
-        RoutingRule.category_id,
-        RoutingRule.area_id,
-        RoutingRule.unit_id,
-        RoutingRule.priority,
-    ).where(RoutingRule.active.is_(True))
-    return [_Rule(*row) for row in session.execute(stmt)]
 
 
 def chain_of(a: Areas, grid_id: int | None, street_id: int | None) -> tuple[int, ...]:

@@ -8,12 +8,11 @@ dispatched to their street, not every case that happens to lie in it).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case
+from cityloop.cases.routing import Areas
 from cityloop.cases.states import ROLE_SCOPE, SYSTEM, Scope
 from cityloop.core import audit
 from cityloop.core.permissions import Principal
@@ -26,20 +25,35 @@ def role_of(actor: Actor | None) -> str:
     return actor.role.value if isinstance(actor, Principal) else SYSTEM
 
 
-def _in(principal: Principal, *units: Any) -> bool:
-    return any(u is not None and u.path.startswith(principal.scope_path) for u in units)
+def _path(case: Case, name: str, units: Areas | None) -> str | None:
+    """The unit's path, from the cached area index when given (no lazy load), else the relationship."""
+    unit_id = getattr(case, f"{name}_id")
+    if unit_id is None:
+        return None
+    if units is not None and unit_id in units.by_id:
+        return units.by_id[unit_id].path
+    unit = getattr(case, name)
+    return unit.path if unit is not None else None
 
 
-def can_see(principal: Principal, case: Case) -> bool:
+def _in(principal: Principal, case: Case, names: tuple[str, ...], units: Areas | None) -> bool:
+    for name in names:
+        path = _path(case, name, units)
+        if path is not None and path.startswith(principal.scope_path):
+            return True
+    return False
+
+
+def can_see(principal: Principal, case: Case, units: Areas | None = None) -> bool:
     mode = ROLE_SCOPE[principal.role]
     if mode is Scope.district:
         return True
     if mode is Scope.reporter:
         return case.reporter_user_id == principal.user_id
-    return _in(principal, case.unit, case.grid, case.street)
+    return _in(principal, case, ("unit", "grid", "street"), units)
 
 
-def can_act(actor: Actor, case: Case) -> bool:
+def can_act(actor: Actor, case: Case, units: Areas | None = None) -> bool:
     if not isinstance(actor, Principal):
         return True  # system actors (worker, sensors) are trusted code paths
     mode = ROLE_SCOPE[actor.role]
@@ -48,8 +62,8 @@ def can_act(actor: Actor, case: Case) -> bool:
     if mode is Scope.reporter:
         return case.reporter_user_id == actor.user_id
     if mode is Scope.unit:
-        return _in(actor, case.unit)
-    return _in(actor, case.grid, case.street)
+        return _in(actor, case, ("unit",), units)
+    return _in(actor, case, ("grid", "street"), units)
 
 
 def unit_ids_in_scope(session: Session, principal: Principal) -> list[int]:

@@ -11,14 +11,14 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from cityloop.cases import categories, duplicates, routing
-from cityloop.cases.models import Case, CaseCounter, CaseEvent, IdempotencyKey, Rating, Supporter
+from cityloop.cases.models import Case, CaseCounter, CaseEvent, CaseStep, IdempotencyKey, Rating, Supporter
 from cityloop.cases.scope import Actor, can_see, role_of
 from cityloop.cases.states import OPEN_STATES, SYSTEM, Action, State
 from cityloop.cases.workflow import (
@@ -28,7 +28,8 @@ from cityloop.cases.workflow import (
     allowed_actions,
     apply_action,
     check,
-    open_step,
+    event_values,
+    step_values,
 )
 from cityloop.config import get_settings
 from cityloop.core import audit
@@ -54,6 +55,28 @@ ROLE_SOURCES: dict[str, tuple[str, ...]] = {
     SYSTEM: ("sensor", "video", "hotline_12345", "web", "app"),
 }
 DEFAULT_SOURCES = ("web", "app")
+_STEPS = cast(Table, CaseStep.__table__)
+_EVENTS = cast(Table, CaseEvent.__table__)
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_CASES = cast(Table, Case.__table__)
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
+_INSERT_STEP = insert(_STEPS)
+_INSERT_EVENT = insert(_EVENTS)
+_INSERT_KEY = insert(_KEYS)
+# Columns filled by later steps of the loop (None at intake).
+_LATER = (
+    "due_at",
+    "register_due_at",
+    "dispatch_due_at",
+    "handle_due_at",
+    "registered_at",
+    "dispatched_at",
+    "accepted_at",
+    "feedback_at",
+    "verified_at",
+    "closed_at",
+    "voided_at",
+)
 
 
 @dataclass
@@ -79,6 +102,7 @@ class IntakeResult:
     case: Case
     created: bool
     duplicates: list[duplicates.Candidate] = field(default_factory=list)
+    category: categories.Leaf | None = None  # set on creation: render without loading the relationship
 
 
 def owner_for(actor: Actor) -> str:
@@ -92,9 +116,13 @@ def _request_hash(report: NewCase) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+_FIND_KEY = select(IdempotencyKey).where(
+    IdempotencyKey.owner == bindparam("owner"), IdempotencyKey.key == bindparam("key")
+)
+
+
 def find_idempotent(session: Session, *, owner: str, key: str) -> IdempotencyKey | None:
-    stmt = select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
-    return session.execute(stmt).scalar_one_or_none()
+    return session.execute(_FIND_KEY, {"owner": owner, "key": key}).scalar_one_or_none()
 
 
 def replay(session: Session, row: IdempotencyKey, report: NewCase) -> IntakeResult:
@@ -105,14 +133,21 @@ def replay(session: Session, row: IdempotencyKey, report: NewCase) -> IntakeResu
     return IntakeResult(case, created=False)
 
 
+def _counter_upsert(dialect: Any) -> Any:
+    # Built once per dialect: on the hot path, building the statement costs more than running it.
+    stmt = dialect.insert(CaseCounter).values(year=bindparam("year"), last=bindparam("count"))
+    return stmt.on_conflict_do_update(
+        index_elements=[CaseCounter.year], set_={"last": CaseCounter.last + bindparam("count")}
+    ).returning(CaseCounter.last)
+
+
+_UPSERT = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_upsert(sqlite)}
+
+
 def next_numbers(session: Session, *, year: int, count: int = 1) -> int:
     """Reserve ``count`` tracking numbers of ``year``; returns the last one (the first is last-count+1)."""
-    dialect = postgresql if is_postgresql(session) else sqlite
-    stmt = dialect.insert(CaseCounter).values(year=year, last=count)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[CaseCounter.year], set_={"last": CaseCounter.last + count}
-    ).returning(CaseCounter.last)
-    return int(session.execute(stmt).scalar_one())
+    stmt = _UPSERT["postgresql" if is_postgresql(session) else "sqlite"]
+    return int(session.execute(stmt, {"year": year, "count": count}).scalar_one())
 
 
 def tracking_no(year: int, number: int) -> str:
@@ -146,6 +181,140 @@ def _check_report(actor: Actor, report: NewCase) -> tuple[str, float | None, flo
     return source, lon, lat
 
 
+@dataclass
+class Prepared:
+    """A report checked, located, routed and compared with open cases: ready to be written."""
+
+    actor: Actor
+    report: NewCase
+    owner: str
+    key: str | None
+    source: str
+    lon: float | None
+    lat: float | None
+    category: categories.Leaf
+    located: routing.Located | None
+    cell: str | None
+    route: routing.Route
+    duplicates: list[duplicates.Candidate]
+
+
+def prepare(
+    session: Session,
+    *,
+    actor: Actor,
+    report: NewCase,
+    idempotency_key: str | None = None,
+    idempotency_owner: str | None = None,
+) -> Prepared | IntakeResult:
+    """Everything intake decides by reading (a replay of a known key comes back as its IntakeResult).
+
+    Reads only, so a caller may run it outside the write transaction (see ``api.create_case``).
+    """
+    owner = idempotency_owner or owner_for(actor)
+    if idempotency_key:
+        existing = find_idempotent(session, owner=owner, key=idempotency_key)
+        if existing is not None:
+            return replay(session, existing, report)
+    source, lon, lat = _check_report(actor, report)
+    try:
+        category = categories.leaf(session, code=report.category)
+    except NotFound as exc:
+        raise ValidationFailed("cases.error.category_unknown", category=report.category) from exc
+    located, cell = None, None
+    dupes: list[duplicates.Candidate] = []
+    if lon is not None and lat is not None:
+        located = routing.locate(session, lon=lon, lat=lat)
+        if not located.inside:
+            raise ValidationFailed("cases.error.outside_district", lon=lon, lat=lat, code="outside_district")
+        cell = duplicates.cell_of(lon, lat)
+        dupes = duplicates.candidates(session, category=category, lon=lon, lat=lat, at=now(), cell=cell)
+    route = routing.route(session, category=category, located=located)
+    return Prepared(
+        actor, report, owner, idempotency_key, source, lon, lat, category, located, cell, route, dupes
+    )
+
+
+def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
+    """Write a prepared report: number it, insert the case, its first deadline, event and key, audit it."""
+    p, report, actor = prepared, prepared.report, prepared.actor
+    at = now()
+    year = to_display(at).year  # type: ignore[union-attr]
+    number = next_numbers(session, year=year)
+    principal = actor if isinstance(actor, Principal) else None
+    values: dict[str, Any] = {
+        "tracking_no": tracking_no(year, number),
+        "source": p.source,
+        "source_ref": report.source_ref,
+        "category_id": p.category.id,
+        "urgency": report.urgency,
+        "state": State.reported.value,
+        "lon": p.lon,
+        "lat": p.lat,
+        "address": (report.address or "").strip() or None,
+        "h3_cell": p.cell,
+        "grid_id": p.located.grid.id if p.located and p.located.grid else None,
+        "street_id": p.located.street.id if p.located and p.located.street else None,
+        "unit_id": p.route.unit.id if p.route.unit else None,
+        "routing_reason": p.route.reason,
+        "description": report.description or "",
+        "attributes": report.attributes,
+        "reporter_user_id": principal.user_id if principal else None,
+        "reporter_name": report.reporter_name or (principal.display_name if principal else None),
+        "reporter_phone": report.reporter_phone,
+        "parent_id": None,
+        "possible_duplicate": bool(p.duplicates),
+        "rework_count": 0,
+        "return_count": 0,
+        "extension_count": 0,
+        "supporters_count": 0,
+        "reported_at": at,
+        "updated_at": at,
+        "version": 1,
+        **{name: None for name in _LATER},
+    }
+    case = Case(**values)
+    step = step_values(case=case, category=p.category, step="register", unit_id=None, start=at)
+    for name in ("due_at", "register_due_at"):
+        values[name] = getattr(case, name)
+    # Plain INSERTs on the hot path of every channel; the case object then joins the session as if it had
+    # been loaded (every column is set), so callers can go on using it.
+    case.id = session.execute(_INSERT_CASE, values).scalar_one()
+    make_transient_to_detached(case)
+    session.add(case)
+    step["case_id"] = case.id
+    session.execute(_INSERT_STEP, step)
+    event = event_values(
+        case_id=case.id,
+        actor=actor,
+        action="report",
+        from_state=None,
+        to_state=case.state,
+        public=True,
+        data={"source": p.source, "routing": p.route.reason},
+        at=at,
+    )
+    session.execute(_INSERT_EVENT, event)
+    if p.key:
+        key_row = {
+            "owner": p.owner,
+            "key": p.key,
+            "request_hash": _request_hash(report),
+            "case_id": case.id,
+            "created_at": at,
+        }
+        session.execute(_INSERT_KEY, key_row)
+    audit.record(
+        session,
+        actor=actor,
+        action="case.report",
+        entity_type="case",
+        entity_id=case.id,
+        after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
+    )
+    return IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category)
+
+
 def intake(
     session: Session,
     *,
@@ -159,92 +328,16 @@ def intake(
     With an idempotency key a repeat of the same report returns the first case (``created=False``);
     the same key with a different report is a 409. Nothing is written when any check fails.
     """
-    owner = idempotency_owner or owner_for(actor)
-    if idempotency_key:
-        existing = find_idempotent(session, owner=owner, key=idempotency_key)
-        if existing is not None:
-            return replay(session, existing, report)
-    source, lon, lat = _check_report(actor, report)
-    try:
-        category = categories.get_by_code(session, code=report.category)
-    except NotFound as exc:
-        raise ValidationFailed("cases.error.category_unknown", category=report.category) from exc
-    located, cell = None, None
-    if lon is not None and lat is not None:
-        located = routing.locate(session, lon=lon, lat=lat)
-        if not located.inside:
-            raise ValidationFailed("cases.error.outside_district", lon=lon, lat=lat, code="outside_district")
-        cell = duplicates.cell_of(lon, lat)
-    route = routing.route(session, category=category, located=located)
-    at = now()
-    dupes = []
-    if lon is not None and lat is not None:
-        dupes = duplicates.candidates(session, category=category, lon=lon, lat=lat, at=at, cell=cell)
-    year = to_display(at).year  # type: ignore[union-attr]
-    number = next_numbers(session, year=year)
-    reporter_id = actor.user_id if isinstance(actor, Principal) else None
-    case = Case(
-        tracking_no=tracking_no(year, number),
-        source=source,
-        source_ref=report.source_ref,
-        category_id=category.id,
-        urgency=report.urgency,
-        state=State.reported.value,
-        lon=lon,
-        lat=lat,
-        address=(report.address or "").strip() or None,
-        h3_cell=cell,
-        grid_id=located.grid.id if located and located.grid else None,
-        street_id=located.street.id if located and located.street else None,
-        unit_id=route.unit.id if route.unit else None,
-        routing_reason=route.reason,
-        description=report.description or "",
-        attributes=report.attributes,
-        reporter_user_id=reporter_id,
-        reporter_name=report.reporter_name or (actor.display_name if isinstance(actor, Principal) else None),
-        reporter_phone=report.reporter_phone,
-        possible_duplicate=bool(dupes),
-        reported_at=at,
-    )
-    case.category = category
-    # The first deadline is set before the insert, so a new case starts at version 1.
-    step = open_step(
-        session, case=case, category=category, step="register", unit_id=None, start=at, add=False
-    )
-    session.add(case)
-    session.flush()
-    step.case_id = case.id
-    session.add(step)
-    add_event(
-        session,
-        case=case,
-        actor=actor,
-        action="report",
-        from_state=None,
-        to_state=case.state,
-        public=True,
-        data={"source": source, "routing": route.reason},
-        at=at,
-    )
-    if idempotency_key:
-        session.add(
-            IdempotencyKey(
-                owner=owner,
-                key=idempotency_key,
-                request_hash=_request_hash(report),
-                case_id=case.id,
-                created_at=at,
-            )
-        )
-    audit.record(
+    prepared = prepare(
         session,
         actor=actor,
-        action="case.report",
-        entity_type="case",
-        entity_id=case.id,
-        after=audit.snapshot(case, exclude=AUDIT_EXCLUDE),
+        report=report,
+        idempotency_key=idempotency_key,
+        idempotency_owner=idempotency_owner,
     )
-    return IntakeResult(case, created=True, duplicates=dupes)
+    if isinstance(prepared, IntakeResult):
+        return prepared
+    return persist(session, prepared=prepared)
 
 
 # --- reading ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from cityloop.cases import deadlines, notify, routing
+from cityloop.cases.categories import Leaf
 from cityloop.cases.models import Attachment, Case, CaseEvent, CaseStep, Category
 from cityloop.cases.scope import Actor, can_act, can_see, role_of
 from cityloop.cases.states import Action, State, Transition, actions_from, find
@@ -60,10 +61,9 @@ def actor_fields(actor: Actor | None) -> dict[str, Any]:
     return {"actor_user_id": getattr(actor, "user_id", None), "actor_name": name, "actor_role": "system"}
 
 
-def add_event(
-    session: Session,
+def event_values(
     *,
-    case: Case,
+    case_id: int,
     actor: Actor | None,
     action: str,
     from_state: str | None,
@@ -75,58 +75,40 @@ def add_event(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
     unit_id: int | None = None,
-) -> CaseEvent:
-    fields = actor_fields(actor)
+) -> dict[str, Any]:
+    """The columns of one timeline event (for an ORM object or a plain INSERT)."""
+    fields = {"unit_id": None, **actor_fields(actor)}
     if unit_id is not None:
         fields["unit_id"] = unit_id
-    event = CaseEvent(
-        case_id=case.id,
-        at=at or now(),
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        public=public,
-        note=note,
-        public_note=public_note,
-        evidence=evidence or None,
-        data=data,
+    return {
+        "case_id": case_id,
+        "at": at or now(),
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "public": public,
+        "note": note,
+        "public_note": public_note,
+        "evidence": evidence or None,
+        "data": data,
         **fields,
-    )
+    }
+
+
+def add_event(session: Session, *, case: Case, actor: Actor | None, **kw: Any) -> CaseEvent:
+    event = CaseEvent(**event_values(case_id=case.id, actor=actor, **kw))
     session.add(event)
     return event
 
 
-def open_step(
-    session: Session,
-    *,
-    case: Case,
-    category: Category,
-    step: str,
-    unit_id: int | None,
-    start: datetime,
-    add: bool = True,
-) -> CaseStep:
-    """Start the clock of ``step``; the case's ``due_at`` follows the running step.
-
-    ``add=False`` for a case not yet flushed: the caller adds the row once the case has its id.
-    """
+def step_values(
+    *, case: Case, category: Category | Leaf, step: str, unit_id: int | None, start: datetime
+) -> dict[str, Any]:
+    """The columns of a newly started step; sets the case's ``due_at`` (and the step's own due column)."""
     duration = deadlines.step_duration(category.deadlines, case.urgency, step)
     d = deadlines.compute(
         start=start, duration=duration, working_hours=category.working_hours, urgency=case.urgency
     )
-    row = CaseStep(
-        case_id=case.id,
-        step=step,
-        unit_id=unit_id,
-        started_at=start,
-        due_at=d.due_at,
-        remind_at=d.remind_at,
-        escalate_at=d.escalate_at,
-        allowed_minutes=duration.total_seconds() / 60,
-        working_hours=category.working_hours and case.urgency != "emergency",
-    )
-    if add:
-        session.add(row)
     case.due_at = d.due_at
     if step == "register":
         case.register_due_at = d.due_at
@@ -134,6 +116,31 @@ def open_step(
         case.dispatch_due_at = d.due_at
     elif step == "handle":
         case.handle_due_at = d.due_at
+    return {
+        "case_id": case.id,
+        "step": step,
+        "unit_id": unit_id,
+        "started_at": start,
+        "due_at": d.due_at,
+        "remind_at": d.remind_at,
+        "escalate_at": d.escalate_at,
+        "allowed_minutes": duration.total_seconds() / 60,
+        "working_hours": category.working_hours and case.urgency != "emergency",
+    }
+
+
+def open_step(
+    session: Session,
+    *,
+    case: Case,
+    category: Category | Leaf,
+    step: str,
+    unit_id: int | None,
+    start: datetime,
+) -> CaseStep:
+    """Start the clock of ``step``; the case's ``due_at`` follows the running step."""
+    row = CaseStep(**step_values(case=case, category=category, step=step, unit_id=unit_id, start=start))
+    session.add(row)
     return row
 
 
@@ -172,9 +179,9 @@ def extend_step(step: CaseStep, *, hours: float, at: datetime) -> None:
 # --- checks -------------------------------------------------------------------------------------------
 
 
-def allowed_actions(actor: Actor, case: Case) -> list[str]:
+def allowed_actions(actor: Actor, case: Case, units: routing.Areas | None = None) -> list[str]:
     """Actions this actor may take on this case now (for buttons; the API re-checks everything)."""
-    if not can_act(actor, case):
+    if not can_act(actor, case, units):
         return ["note"] if isinstance(actor, Principal) and not actor.is_citizen else []
     return [a.value for a in actions_from(case.state, role_of(actor))]
 
