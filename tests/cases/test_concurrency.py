@@ -84,3 +84,28 @@ def test_a_stale_in_memory_copy_cannot_overwrite_on_postgresql(live_db) -> None:
         b.close()
     with session_scope(write=False) as s:
         assert s.get(Case, case_id).state == "registered"
+
+
+def test_a_crowd_of_writers_does_not_stall_the_server(server) -> None:
+    """More simultaneous write requests than worker threads: none may wait out SQLite's busy timeout."""
+    (case_id,) = _new_cases(1)
+    h = live_token("dispatcher")
+    crowd = 60  # the server has 40 worker threads
+    gate = threading.Barrier(crowd)
+
+    def note(i):
+        with httpx.Client(base_url=server.base, timeout=60) as c:
+            gate.wait(timeout=30)
+            body = {"version": 1, "note": f"第{i}条备注"}
+            return c.post(f"/api/v1/cases/{case_id}/actions/note", headers=h, json=body).status_code
+
+    with ThreadPoolExecutor(crowd) as pool:
+        codes = list(pool.map(note, range(crowd)))
+    assert codes == [200] * crowd
+    with session_scope(write=False) as s:
+        notes = s.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "note")
+        )
+    assert notes == crowd
