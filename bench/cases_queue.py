@@ -113,24 +113,24 @@ def generate(path: Path, url: str, n: int) -> None:
         "rework_count",
         "rating",
     ]
+    ratings = np.where(rated, scores, "")
+    # Python lists, not numpy scalars: indexing numpy arrays row by row is the slow part of writing a CSV.
+    fields = [
+        cats,
+        lons,
+        lats,
+        rep,
+        state,
+        srcs,
+        np.full(n, "批量导入的历史案件"),
+        *iso.values(),
+        rework,
+        ratings,
+    ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(columns)
-        for i in range(n):
-            w.writerow(
-                [
-                    cats[i],
-                    lons[i],
-                    lats[i],
-                    rep[i],
-                    state[i],
-                    srcs[i],
-                    "批量导入的历史案件",
-                    *(iso[k][i] for k in cols),
-                    rework[i],
-                    scores[i] if rated[i] else "",
-                ]
-            )
+        w.writerows(zip(*(f.tolist() for f in fields), strict=True))
 
 
 def timed(fn, runs: int = 5) -> tuple[float, float]:

@@ -149,3 +149,35 @@ def test_category_settings_are_public_to_read_and_admin_only_to_change(client, t
     assert r.status_code == 200 and r.json()["duplicate_radius_m"] == 120
     stale = client.patch("/api/v1/categories/SJ0102", headers=token_for("admin"), json=patch)
     assert stale.status_code == 409
+
+
+def test_queue_filters_combine(client, token_for, cases) -> None:
+    h = token_for("dispatcher")
+    yjp = cases["yjp"]
+    found = client.get("/api/v1/cases", headers=h, params={"q": yjp["tracking_no"]}).json()
+    assert [c["id"] for c in found["items"]] == [yjp["id"]] and found["total"] == 1 and found["total_exact"]
+    words = client.get("/api/v1/cases", headers=h, params={"q": "路边堆放", "state": "dispatched"}).json()
+    assert yjp["id"] in [c["id"] for c in words["items"]]
+    lon, lat = yjp["lon"], yjp["lat"]
+    box = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    inside = client.get("/api/v1/cases", headers=h, params={"bbox": box, "state": "dispatched"}).json()
+    assert yjp["id"] in [c["id"] for c in inside["items"]] and cases["hjp"]["id"] not in [
+        c["id"] for c in inside["items"]
+    ]
+    by_unit = client.get(
+        "/api/v1/cases", headers=h, params={"unit": "dept-cgj", "state": "dispatched"}
+    ).json()
+    assert cases["dept"]["id"] in [c["id"] for c in by_unit["items"]] and yjp["id"] not in [
+        c["id"] for c in by_unit["items"]
+    ]
+    by_street = client.get("/api/v1/cases", headers=h, params={"street": HJP, "category": "SJ0102"}).json()
+    assert [c["id"] for c in by_street["items"]][:1] == [cases["hjp"]["id"]]
+    assert client.get("/api/v1/cases", headers=h, params={"state": "nonsense"}).status_code == 422
+    assert client.get("/api/v1/cases", headers=h, params={"bbox": "1,2,3"}).status_code == 422
+    assert client.get("/api/v1/cases", headers=h, params={"sort": "colour"}).status_code == 422
+    page2 = client.get("/api/v1/cases", headers=h, params={"page": 2, "page_size": 5}).json()
+    page1 = client.get("/api/v1/cases", headers=h, params={"page": 1, "page_size": 5}).json()
+    assert len(page2["items"]) == 5 and not {c["id"] for c in page1["items"]} & {
+        c["id"] for c in page2["items"]
+    }
+    assert page1["total"] >= 1000 and page1["total_exact"]

@@ -111,9 +111,10 @@ class Case(IdMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     category: Mapped[Category] = relationship(lazy="joined")
-    unit: Mapped[Unit | None] = relationship(foreign_keys=[unit_id], lazy="joined")
-    street: Mapped[Unit | None] = relationship(foreign_keys=[street_id], lazy="joined")
-    grid: Mapped[Unit | None] = relationship(foreign_keys=[grid_id], lazy="joined")
+    # Loaded only on demand: the API resolves units from the cached area index (no unit rows, no polygons).
+    unit: Mapped[Unit | None] = relationship(foreign_keys=[unit_id], lazy="select")
+    street: Mapped[Unit | None] = relationship(foreign_keys=[street_id], lazy="select")
+    grid: Mapped[Unit | None] = relationship(foreign_keys=[grid_id], lazy="select")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -166,7 +167,7 @@ class CaseEvent(IdMixin, Base):
     evidence: Mapped[list[int] | None] = mapped_column(JSONDoc)  # attachment ids
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
 
-    unit: Mapped[Unit | None] = relationship(lazy="joined")
+    unit: Mapped[Unit | None] = relationship(lazy="select")
 
 
 class Attachment(IdMixin, Base):

@@ -350,7 +350,7 @@ def get_case(session: Session, *, principal: Principal, case_id: int, for_update
         # Serialise actions on one case: the second waits, then sees the new version and gets 409.
         stmt = stmt.with_for_update(of=Case)
     case = session.execute(stmt).unique().scalar_one_or_none()
-    if case is None or not can_see(principal, case):
+    if case is None or not can_see(principal, case, routing.areas(session)):
         raise NotFound("cases.error.case_not_found", ref=case_id)
     return case
 
@@ -388,7 +388,7 @@ def find_duplicates(session: Session, *, case: Case) -> list[duplicates.Candidat
 
 def rate(session: Session, *, actor: Principal, case: Case, score: str, comment: str | None = None) -> Rating:
     """The reporter's rating of a closed case (a dispatcher records it from a hotline call-back)."""
-    check(actor, case, Action.rate.value, None)
+    check(actor, case, Action.rate.value, None, routing.areas(session))
     if score not in SCORES:
         raise ValidationFailed("cases.error.score_unknown", score=score, allowed=", ".join(SCORES))
     if session.execute(select(Rating.id).where(Rating.case_id == case.id)).first():

@@ -201,16 +201,17 @@ def _transition(case: Case, action: str) -> Transition:
     return t
 
 
-def check(actor: Actor, case: Case, action: str, version: int | None) -> Transition:
+def check(
+    actor: Actor, case: Case, action: str, version: int | None, units: routing.Areas | None = None
+) -> Transition:
     t = _transition(case, action)
     if role_of(actor) not in t.roles:
         raise Forbidden("cases.error.role_refused", action=action, role=role_of(actor))
     # A note needs only sight of the case (属地 staff may comment on what lies in their area).
-    allowed = (
-        can_see(actor, case)
-        if t.action is Action.note and isinstance(actor, Principal)
-        else can_act(actor, case)
-    )
+    if t.action is Action.note and isinstance(actor, Principal):
+        allowed = can_see(actor, case, units)
+    else:
+        allowed = can_act(actor, case, units)
     if not allowed:
         raise Forbidden("cases.error.scope_refused", action=action)
     if version is not None and version != case.version:
@@ -432,7 +433,7 @@ def apply_action(
     session: Session, *, actor: Actor, case: Case, action: str, data: ActionInput, internal: bool = False
 ) -> Case:
     """Do ``action`` on ``case`` as ``actor`` if the table, the role, the scope and the version allow it."""
-    t = check(actor, case, action, data.version)
+    t = check(actor, case, action, data.version, routing.areas(session))
     if t.own_endpoint and not internal:
         raise Conflict("cases.error.own_endpoint", action=action, code="transition_refused")
     _need(t, data)
