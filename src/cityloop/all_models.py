@@ -1,4 +1,5 @@
 """Import every domain's models so the metadata is complete (Alembic, create_all in tests)."""
 
+from cityloop.cases import models as cases_models  # noqa: F401
 from cityloop.core import audit  # noqa: F401
 from cityloop.org import models  # noqa: F401

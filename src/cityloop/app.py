@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
-from cityloop.core.http import BodySizeLimit, csrf_guard, install_error_handlers
+from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
 from cityloop.web.pages import LoginRequired, login_redirect
 
 log = logging.getLogger("cityloop")
@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
+    from cityloop.cases import api as cases_api
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.web import pages
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(org_api.router)
+    app.include_router(cases_api.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
 
@@ -51,6 +53,7 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    app.add_middleware(SQLiteWriteGate)
     # Outermost, so an oversized body is refused before anything else reads it.
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes

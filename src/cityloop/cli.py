@@ -89,6 +89,7 @@ def worker(once: bool = typer.Option(False, help="run every job once and exit"))
 
 
 def _register_domains() -> None:
+    from cityloop.cases import cli as cases_cli
     from cityloop.core import cli as core_cli
     from cityloop.org import cli as org_cli
 
@@ -96,6 +97,7 @@ def _register_domains() -> None:
     app.add_typer(org_cli.tokens_app, name="tokens")
     app.add_typer(org_cli.org_app, name="org")
     app.add_typer(core_cli.audit_app, name="audit")
+    app.add_typer(cases_cli.cases_app, name="cases")
 
 
 _register_domains()

@@ -33,6 +33,22 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"
+    # Cases (一口响应). Tracking numbers read PREFIX-YEAR-NNNNNN.
+    case_tracking_prefix: str = "JLP"
+    # Attachments: "local" (files under case_storage_dir) or "memory" (tests).
+    case_storage: str = "local"
+    case_storage_dir: Path = PROJECT_ROOT / "var" / "attachments"
+    case_attachment_max_bytes: int = 8 * 1_048_576
+    # Working-hours calendar for deadlines, e.g. "09:00-12:00,14:00-18:00" in the display zone;
+    # empty: deadlines run round the clock.
+    case_working_hours: str = ""
+    case_working_days: str = "1,2,3,4,5"
+    case_holidays: str = ""  # comma-separated ISO dates
+    # Reminder and escalation points, in percent of a step's allowed time.
+    case_remind_percent: int = 80
+    case_escalate_percent: int = 100
+    # Enforcement categories go to the squadron whose code is this pattern filled with the street's code.
+    case_squadron_code: str = "enf-{street}"
 
 
 @lru_cache

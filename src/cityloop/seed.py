@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cityloop.cases import demo as cases_demo
 from cityloop.org import demo as org_demo
 
 
@@ -16,4 +17,7 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
         progress.print(
             "organisation: district, streets/towns, grid cells, departments, task forces, accounts"
         )
+    cases = cases_demo.seed(session) if created else 0
+    if progress is not None and cases:
+        progress.print(f"cases: categories, routing rules and a month of {cases} cases")
     return created

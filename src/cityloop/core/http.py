@@ -243,3 +243,28 @@ class BodySizeLimit:
 
 async def _noop_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+class SQLiteWriteGate:
+    """Let only a few unsafe requests at a time into the app when the database is SQLite.
+
+    A write session takes SQLite's lock at its first statement (BEGIN IMMEDIATE, see ``core.db``), which
+    happens in one worker thread, and releases it at commit, in a later thread of the same request. If
+    every worker thread is parked waiting for that lock, the holder never gets a thread back to commit:
+    the whole server stalls until ``busy_timeout`` fails them all. Waiting here, in the event loop,
+    costs no thread; and since SQLite has one writer, nothing is lost by queueing before the lock.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = 2) -> None:
+        import asyncio
+
+        self.app = app
+        self.gate = asyncio.Semaphore(limit)
+        self.enabled = get_settings().database_url.startswith("sqlite")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.enabled or scope["type"] != "http" or scope.get("method") in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        async with self.gate:
+            await self.app(scope, receive, send)

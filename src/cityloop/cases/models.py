@@ -1,0 +1,270 @@
+"""Cases: categories, the case itself, its steps (deadlines), timeline, files, ratings, routing.
+
+Every step of the GB/T 30428 loop leaves a timestamp on the case (``reported_at`` … ``closed_at``) and a
+``CaseStep`` row per attempt (started, due, done, outcome, and the worker's reminder/overdue/escalation
+markers), so indicators are plain aggregates and the worker is idempotent across restarts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cityloop.core.clock import now
+from cityloop.core.db import Base, BigId, IdMixin, JSONDoc, UTCDateTime
+from cityloop.org.models import Unit
+
+
+class Category(IdMixin, Base):
+    """A leaf of the 部件/事件 taxonomy (CJ/T 214, GB/T 30428.2) with its handling defaults."""
+
+    __tablename__ = "case_categories"
+    __table_args__ = (UniqueConstraint("scheme", "kind", "minor_code", name="uq_case_categories_leaf"),)
+
+    # What clients send: "BJ0101" (部件) / "SJ0501" (事件); other schemes add "@scheme".
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    scheme: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # component (部件) | event (事件)
+    major_code: Mapped[str] = mapped_column(String(8))
+    major_name: Mapped[str] = mapped_column(String(80))
+    minor_code: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str | None] = mapped_column(String(160))
+    # Who handles it by default: department (handler_unit), street (the street/town of the point),
+    # enforcement (that street/town's squadron) or manual (the dispatcher decides).
+    handler: Mapped[str] = mapped_column(String(20), default="manual")
+    handler_unit: Mapped[str | None] = mapped_column(String(40))
+    # {"normal": {"register_minutes", "dispatch_minutes", "handle_hours", "verify_hours"}, "urgent": …}
+    deadlines: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    working_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+    duplicate_radius_m: Mapped[int] = mapped_column(Integer, default=50)
+    duplicate_window_hours: Mapped[int] = mapped_column(Integer, default=72)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str | None] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Case(IdMixin, Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_state_reported", "state", "reported_at"),
+        Index("ix_cases_unit_state", "unit_id", "state", "reported_at"),
+        Index("ix_cases_street_reported", "street_id", "reported_at"),
+        Index("ix_cases_category_cell", "category_id", "h3_cell"),
+        Index("ix_cases_open_due", "state", "due_at"),
+    )
+
+    tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str | None] = mapped_column(String(120))  # 12345 ticket, sensor alert id …
+    category_id: Mapped[int] = mapped_column(ForeignKey("case_categories.id"))
+    urgency: Mapped[str] = mapped_column(String(12), default="normal")
+    state: Mapped[str] = mapped_column(String(24))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(300))
+    h3_cell: Mapped[str | None] = mapped_column(String(16))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    routing_reason: Mapped[str | None] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    reporter_name: Mapped[str | None] = mapped_column(String(80))
+    reporter_phone: Mapped[str | None] = mapped_column(String(40))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    supporters_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Due time of the step now running (None when no clock runs): queue colours and the overdue filter.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    register_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatch_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handle_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    category: Mapped[Category] = relationship(lazy="joined")
+    # Loaded only on demand: the API resolves units from the cached area index (no unit rows, no polygons).
+    unit: Mapped[Unit | None] = relationship(foreign_keys=[unit_id], lazy="select")
+    street: Mapped[Unit | None] = relationship(foreign_keys=[street_id], lazy="select")
+    grid: Mapped[Unit | None] = relationship(foreign_keys=[grid_id], lazy="select")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class CaseStep(IdMixin, Base):
+    """One timed step of one case (one attempt: a rework or re-dispatch opens a new row)."""
+
+    __tablename__ = "case_steps"
+    __table_args__ = (
+        Index("ix_case_steps_open_remind", "done_at", "remind_at"),
+        Index("ix_case_steps_open_due", "done_at", "due_at"),
+        Index("ix_case_steps_open_escalate", "done_at", "escalate_at"),
+    )
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str] = mapped_column(String(16))  # register | dispatch | handle | verify
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    remind_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    escalate_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(20))  # done, returned, parked, voided, failed …
+    # Set once by the worker; a marker present means that notice went out and never goes again.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Time allowed, extensions included; reminder and escalation points are recomputed from it.
+    allowed_minutes: Mapped[float] = mapped_column(Float)
+    working_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CaseEvent(IdMixin, Base):
+    """The timeline. ``public`` events (with ``public_note`` only) appear on the tracking page."""
+
+    __tablename__ = "case_events"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str | None] = mapped_column(String(24))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str | None] = mapped_column(String(30))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # the unit that acted
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)  # internal
+    public_note: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[list[int] | None] = mapped_column(JSONDoc)  # attachment ids
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+    unit: Mapped[Unit | None] = relationship(lazy="select")
+
+
+class Attachment(IdMixin, Base):
+    __tablename__ = "case_attachments"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="report")  # report | evidence | verification
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+
+
+class Rating(IdMixin, Base):
+    """The reporter's satisfaction (满意/基本满意/不满意): the basis of 满意率."""
+
+    __tablename__ = "case_ratings"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[str] = mapped_column(String(24))  # satisfied | basically_satisfied | dissatisfied
+    comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20))  # citizen | callback (hotline 回访)
+    rated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Supporter(IdMixin, Base):
+    """“Me too”: another citizen has the same problem; they follow the case."""
+
+    __tablename__ = "case_supporters"
+    __table_args__ = (UniqueConstraint("case_id", "user_id", name="uq_case_supporters_case_user"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RoutingRule(IdMixin, Base):
+    """category × area → unit. Either side may be empty (any); the most specific rule wins."""
+
+    __tablename__ = "case_routing_rules"
+
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("case_categories.id"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    category: Mapped[Category | None] = relationship(lazy="joined")
+    area: Mapped[Unit | None] = relationship(foreign_keys=[area_id], lazy="joined")
+    unit: Mapped[Unit] = relationship(foreign_keys=[unit_id], lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class IdempotencyKey(IdMixin, Base):
+    """A client's key for one report: a retry with the same key gets the same case, never a second."""
+
+    __tablename__ = "case_idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key", name="uq_case_idempotency_keys_owner_key"),)
+
+    owner: Mapped[str] = mapped_column(String(60))  # "user:12", "open311:app" …
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseCounter(Base):
+    """The last tracking number handed out per year (JLP-2026-000123)."""
+
+    __tablename__ = "case_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class Notification(IdMixin, Base):
+    """Outbox: created in the transaction that decides it, delivered later by the worker."""
+
+    __tablename__ = "case_notifications"
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | overdue | escalation | closed
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("case_steps.id", ondelete="CASCADE"))
+    audience: Mapped[str] = mapped_column(String(20))  # unit | unit_leader | supervisor | reporter
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    message_key: Mapped[str] = mapped_column(String(80))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

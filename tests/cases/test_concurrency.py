@@ -1,0 +1,111 @@
+"""Two people act on one case at the same moment: one wins, the other gets 409, no update is lost."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from cityloop.cases import service
+from cityloop.cases.models import Case, CaseEvent
+from cityloop.cases.workflow import ActionInput
+from cityloop.core.db import new_session, session_scope
+from cityloop.core.errors import Conflict
+from cityloop.org import service as org
+from tests.cases.conftest import live_token
+from tests.cases.helpers import YJP, point_in
+from tests.conftest import IS_PG
+
+
+def _new_cases(n: int) -> list[int]:
+    with session_scope() as s:
+        lon, lat = point_in(s, f"{YJP}-C1-G1")
+        citizen = org.principal_for(org.get_user(s, username="citizen"))
+        return [
+            service.intake(
+                s, actor=citizen, report=service.NewCase(category="SJ0102", lon=lon, lat=lat)
+            ).case.id
+            for _ in range(n)
+        ]
+
+
+def test_concurrent_actions_over_http_one_wins_one_gets_409(server) -> None:
+    ids = _new_cases(8)
+    h = live_token("dispatcher")
+    gate = threading.Barrier(2 * len(ids))
+
+    def fire(job):
+        case_id, action = job
+        body = {"version": 1, "reason": "重复上报"} if action == "void" else {"version": 1}
+        with httpx.Client(base_url=server.base, timeout=30) as c:
+            gate.wait(timeout=30)
+            return case_id, c.post(
+                f"/api/v1/cases/{case_id}/actions/{action}", headers=h, json=body
+            ).status_code
+
+    jobs = [(i, a) for i in ids for a in ("register", "void")]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(fire, jobs))
+    for case_id in ids:
+        codes = sorted(code for cid, code in results if cid == case_id)
+        assert codes == [200, 409], (case_id, codes)
+    with session_scope(write=False) as s:
+        for case_id in ids:
+            case = s.get(Case, case_id)
+            assert case.version == 2 and case.state in ("registered", "voided")
+            moves = s.scalar(
+                select(func.count())
+                .select_from(CaseEvent)
+                .where(CaseEvent.case_id == case_id, CaseEvent.action.in_(["register", "void"]))
+            )
+            assert moves == 1
+
+
+@pytest.mark.skipif(
+    not IS_PG, reason="SQLite write sessions take the lock at BEGIN, so a stale read cannot be held"
+)
+def test_a_stale_in_memory_copy_cannot_overwrite_on_postgresql(live_db) -> None:
+    (case_id,) = _new_cases(1)
+    a, b = new_session(write=True), new_session(write=True)
+    try:
+        dispatcher = org.principal_for(org.get_user(a, username="dispatcher"))
+        case_a, case_b = a.get(Case, case_id), b.get(Case, case_id)  # both read version 1
+        b.commit()  # b's snapshot ends, its object still says version 1
+        service.apply_action(a, actor=dispatcher, case=case_a, action="register", data=ActionInput(version=1))
+        a.commit()
+        with pytest.raises(Conflict):
+            service.apply_action(
+                b, actor=dispatcher, case=case_b, action="void", data=ActionInput(version=1, reason="x")
+            )
+        b.rollback()
+    finally:
+        a.close()
+        b.close()
+    with session_scope(write=False) as s:
+        assert s.get(Case, case_id).state == "registered"
+
+
+def test_a_crowd_of_writers_does_not_stall_the_server(server) -> None:
+    """More simultaneous write requests than worker threads: none may wait out SQLite's busy timeout."""
+    (case_id,) = _new_cases(1)
+    h = live_token("dispatcher")
+    crowd = 60  # the server has 40 worker threads
+    gate = threading.Barrier(crowd)
+
+    def note(i):
+        with httpx.Client(base_url=server.base, timeout=60) as c:
+            gate.wait(timeout=30)
+            body = {"version": 1, "note": f"第{i}条备注"}
+            return c.post(f"/api/v1/cases/{case_id}/actions/note", headers=h, json=body).status_code
+
+    with ThreadPoolExecutor(crowd) as pool:
+        codes = list(pool.map(note, range(crowd)))
+    assert codes == [200] * crowd
+    with session_scope(write=False) as s:
+        notes = s.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "note")
+        )
+    assert notes == crowd
