@@ -2,3 +2,4 @@
 
 from cityloop.core import audit  # noqa: F401
 from cityloop.org import models  # noqa: F401
+from cityloop.programme import models as programme_models  # noqa: F401
