@@ -147,21 +147,27 @@ class Seeder:
 
     # --- history -------------------------------------------------------------------------------------
 
-    def value_at(self, row: dict[str, Any], pct: float) -> float:
-        """The indicator value at ``pct`` of the way, rounded towards the target (never short of it)."""
+    def value_at(self, row: dict[str, Any], pct: float, *, reached: bool = True) -> float:
+        """The indicator value at ``pct`` of the way: rounded towards the target when a milestone
+        must count as reached, towards the baseline for a report on the way."""
         base, target = row["baseline"], row["target_value"]
         if pct >= 100:
             return float(target)
         raw = base + (target - base) * pct / 100
         step = 0.1 if row["indicator_unit"] in ("%", "km") else 1.0
-        value = (math.ceil(raw / step - 1e-9) if target > base else math.floor(raw / step + 1e-9)) * step
+        up = (target > base) == reached
+        value = (math.ceil(raw / step - 1e-9) if up else math.floor(raw / step + 1e-9)) * step
         low, high = sorted((base, target))
         return round(min(max(value, low), high), 1)
 
     def report(
         self, row: dict[str, Any], pct: float, day: date, seq: int | None, text: str, proof: bool
     ) -> None:
-        value = self.value_at(row, pct)
+        value = max(
+            self.value_at(row, pct, reached=seq is not None),
+            row["current_value"],
+            key=lambda v: abs(v - row["baseline"]),
+        )
         at = _moment(day)
         rep: dict[str, Any] = {
             "reported_at": at,

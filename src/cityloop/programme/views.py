@@ -202,12 +202,27 @@ def notice_out(notice: Notice) -> NoticeOut:
 
 
 def timeline(session: Session, *, task: Task, locale: str) -> list[TimelineItem]:
-    """Everything that happened to a task, oldest first: its audit trail and supervision events."""
-    items: list[TimelineItem] = []
+    """Everything that happened to a task, oldest first: plan, reports, acceptance checks, problems,
+    supervision events, and the audited steps that leave no row of their own (submit, replan)."""
+    items: list[TimelineItem] = [
+        TimelineItem(at=task.created_at, kind="create", text=translate("timeline.created", locale))
+    ]
     for rec in audit.history(session, entity_type="task", entity_id=task.id):
-        after = rec.after or {}
-        text = translate(f"timeline.task.{rec.action}", locale, actor=rec.actor, **_flat(after))
-        items.append(TimelineItem(at=rec.at, kind=rec.action, text=text, detail=after))
+        if rec.action in ("submit", "replan"):
+            text = translate(f"timeline.task.{rec.action}", locale, actor=rec.actor)
+            items.append(TimelineItem(at=rec.at, kind=rec.action, text=text, detail=rec.after or {}))
+    seqs = {m.id: m for m in task.milestones}
+    for r in session.execute(select(ProgressReport).where(ProgressReport.task_id == task.id)).scalars():
+        text = translate("timeline.report", locale, by=r.reporter_name, pct=r.progress_pct, value=r.value)
+        if r.milestone_id in seqs:
+            m = seqs[r.milestone_id]
+            text += translate("timeline.milestone_done", locale, seq=m.seq, name=m.name)
+        items.append(TimelineItem(at=r.reported_at, kind="report", text=text))
+    for a in session.execute(select(Acceptance).where(Acceptance.task_id == task.id)).scalars():
+        key = "timeline.accepted" if a.passed else "timeline.rejected"
+        items.append(
+            TimelineItem(at=a.checked_at, kind="acceptance", text=translate(key, locale, by=a.checker_name))
+        )
     names = _names(session, task)
     for e in session.execute(
         select(Event).where(Event.task_id == task.id).order_by(Event.at, Event.id)

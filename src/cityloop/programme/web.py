@@ -11,7 +11,7 @@ import json
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from cityloop.programme import permissions as perm
 from cityloop.programme import service, states, views, web_work, workflow
 from cityloop.programme.models import VISIONS, Notice, Status, Task
 from cityloop.programme.service import MilestoneInput, TaskInput, TaskQuery
+from cityloop.programme.web_work import form_files
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -414,11 +415,10 @@ async def post_report(
     value: Annotated[str, Form()] = "",
     narrative: Annotated[str, Form()] = "",
     milestone_id: Annotated[str, Form()] = "",
-    files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     task = service.get_task(db, principal=me, task_id=task_id)
     try:
-        ids = await upload_all(db, me, files or [], task_id=task.id)
+        ids = await upload_all(db, me, await form_files(request), task_id=task.id)
         workflow.report_progress(
             db,
             principal=me,
@@ -462,9 +462,8 @@ async def post_accept(task_id: int, request: Request, me: PageUser, db: DB) -> R
         for key, value in form.multi_items()
         if key.startswith("r:")
     ]
-    files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     try:
-        ids = await upload_all(db, me, files, task_id=task.id)
+        ids = await upload_all(db, me, await form_files(request), task_id=task.id)
         workflow.accept(
             db,
             principal=me,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -18,6 +18,13 @@ from cityloop.programme.models import Notice, Problem, ProblemState
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
+
+
+async def form_files(request: Request, name: str = "files") -> list[UploadFile]:
+    """The files of a multipart form field. Read from the form itself: a file input left empty
+    arrives as an empty text part, which a typed ``list[UploadFile]`` parameter would refuse."""
+    form = await request.form()
+    return [f for f in form.getlist(name) if isinstance(f, UploadFile)]
 
 
 # --- problems -------------------------------------------------------------------------------------
@@ -72,9 +79,9 @@ def problem_page(problem_id: int, request: Request, me: PageUser, db: DB) -> HTM
     return _problem_page(request, me, db, workflow.get_problem(db, principal=me, problem_id=problem_id))
 
 
-async def _files(db: DB, me: Any, files: list[UploadFile] | None, problem: Problem) -> list[int]:
+async def _files(db: DB, me: Any, request: Request, problem: Problem) -> list[int]:
     ids = []
-    for f in files or []:
+    for f in await form_files(request):
         data = await f.read()
         if f.filename or data:
             ids.append(
@@ -97,11 +104,10 @@ async def post_rectify(
     me: PageUser,
     db: DB,
     rectification: Annotated[str, Form()] = "",
-    files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     problem = workflow.get_problem(db, principal=me, problem_id=problem_id)
     try:
-        ids = await _files(db, me, files, problem)
+        ids = await _files(db, me, request, problem)
         workflow.rectify(db, principal=me, problem=problem, rectification=rectification, evidence_ids=ids)
         db.commit()
     except AppError as exc:
@@ -116,11 +122,10 @@ async def post_close(
     me: PageUser,
     db: DB,
     note: Annotated[str, Form()] = "",
-    files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     problem = workflow.get_problem(db, principal=me, problem_id=problem_id)
     try:
-        ids = await _files(db, me, files, problem)
+        ids = await _files(db, me, request, problem)
         workflow.close_problem(db, principal=me, problem=problem, evidence_ids=ids, note=note or None)
         db.commit()
     except AppError as exc:
@@ -206,13 +211,12 @@ def ledger_page(request: Request, me: PageUser, db: DB) -> HTMLResponse:
 
 
 @router.post("/programme/ledger", response_class=HTMLResponse)
-async def ledger_upload(
-    request: Request, me: PageUser, db: DB, file: Annotated[UploadFile | None, File()] = None
-) -> HTMLResponse:
+async def ledger_upload(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.PLAN)
     locale = request_locale(request)
     try:
-        content = await file.read() if file is not None else b""
+        files = await form_files(request, "file")
+        content = await files[0].read() if files else b""
         if not content:
             raise ValidationFailed("error.programme.import_not_xlsx", field="file")
         result = ledger.import_ledger(
