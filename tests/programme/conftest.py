@@ -47,10 +47,10 @@ def make_task(
     due: str = "2026-06-30",
     milestones: list[tuple[str, str, float]] | None = None,
     place: dict[str, Any] | None = None,
+    programme: str | None = None,
 ) -> Task:
     """A task of a demo action with a plan (name, date, planned %); by default 3 milestones."""
-    programme = service.get_programme(db)
-    the_action = service.find_action(db, programme=programme, ref=action)
+    the_action = service.find_action(db, programme=service.get_programme(db, ref=programme), ref=action)
     plan = milestones or [
         ("摸排", "2026-04-01", 30.0),
         ("整治", "2026-05-15", 70.0),

@@ -49,8 +49,15 @@ def two_streets(db):
         problem = workflow.raise_problem(
             db, principal=supervisor, task=task, title="范围测试", deadline=workflow.today()
         )
-        notice = Notice(number=f"T-{code}", task_id=task.id, cause="test", to_unit_id=task.responsible_unit_id,
-                        issued_at=task.created_at, reply_due_at=task.created_at, state="open")  # fmt: skip
+        notice = Notice(
+            number=f"T-{code}",
+            task_id=task.id,
+            cause="test",
+            to_unit_id=task.responsible_unit_id,
+            issued_at=task.created_at,
+            reply_due_at=task.created_at,
+            state="open",
+        )
         db.add(notice)
         db.commit()
         out[code] = {"task": task, "problem": problem, "notice": notice}
@@ -115,10 +122,12 @@ def test_out_of_scope_reads_are_not_found(client, token_for, db, two_streets) ->
 
 
 def write_counts(db):
-    return tuple(
+    tables = [
         db.scalar(select(func.count()).select_from(m))
-        for m in (Task, ProgressReport, Problem, Evidence, Action, AuditRecord)
-    ) + (db.scalar(select(func.count()).select_from(Notice).where(Notice.state == "open")),)
+        for m in (Task, ProgressReport, Problem, Evidence, Action)
+    ]
+    open_notices = db.scalar(select(func.count()).select_from(Notice).where(Notice.state == "open"))
+    return (*tables, db.scalar(select(func.count()).select_from(AuditRecord)), open_notices)
 
 
 def test_out_of_scope_and_out_of_role_writes_change_nothing(client, token_for, db, two_streets) -> None:

@@ -204,6 +204,12 @@ def evaluate(session: Session, *, programme: Programme, month: str | None, today
     actions = {a.id: a for a in service.list_actions(session, programme=programme)}
     for action_id in actions:
         buckets["action"][action_id] = Counts()
+    # Every unit carrying a task is listed, even before anything of it falls due (score "—").
+    carriers = select(Task.responsible_unit_id).where(Task.programme_id == programme.id).distinct()
+    for unit_id in session.execute(carriers).scalars():
+        if unit_id in owner:
+            level, key = owner[unit_id]
+            buckets[level].setdefault(key, Counts())
     for (action_id, unit_id), c in counts.items():
         buckets["action"][action_id].add(c)
         if unit_id in owner:

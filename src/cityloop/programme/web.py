@@ -11,10 +11,11 @@ import json
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from cityloop.core.errors import AppError, ValidationFailed
 from cityloop.core.http import DB, request_locale

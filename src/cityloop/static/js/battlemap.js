@@ -232,5 +232,8 @@ window.battleMap = (function () {
     el.classList.add('loaded');
   }
 
-  return { init, taskMap, COLOURS };
+  // For the page's own tests and for embedding: the Leaflet map and what the task layer holds.
+  const view = () => ({ map, layers: layer ? layer.getLayers() : [] });
+
+  return { init, taskMap, view, COLOURS };
 })();
