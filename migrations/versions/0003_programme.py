@@ -2,7 +2,7 @@
 
 Revision ID: 0003_programme
 Revises: 0001_foundation
-Create Date: 2026-11-28 10:31:27.967906
+Create Date: 2026-11-28 11:02:30.499986
 """
 
 from __future__ import annotations
@@ -117,6 +117,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_programme_actions_lead_unit_id"), ["lead_unit_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_programme_actions_programme_id"), ["programme_id"], unique=False)
 
+    op.create_table(
+        "programme_score_snapshots",
+        sa.Column("programme_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("level", sa.String(length=12), nullable=False),
+        sa.Column("key", sa.Integer(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("computed_at", cityloop.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due", sa.Integer(), nullable=False),
+        sa.Column("done", sa.Integer(), nullable=False),
+        sa.Column("on_time", sa.Integer(), nullable=False),
+        sa.Column("raised", sa.Integer(), nullable=False),
+        sa.Column("closed", sa.Integer(), nullable=False),
+        sa.Column("checks", sa.Integer(), nullable=False),
+        sa.Column("passed", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["programme_id"],
+            ["programmes.id"],
+            name=op.f("fk_programme_score_snapshots_programme_id_programmes"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "programme_id", "month", "level", "key", name=op.f("pk_programme_score_snapshots")
+        ),
+    )
     op.create_table(
         "programme_action_checklists",
         sa.Column("action_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -254,6 +278,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_programme_milestones")),
         sa.UniqueConstraint("task_id", "seq", name=op.f("uq_programme_milestones_task_id")),
     )
+    with op.batch_alter_table("programme_milestones", schema=None) as batch_op:
+        batch_op.create_index("ix_programme_milestones_dates", ["task_id", "due_on", "done_on"], unique=False)
+
     op.create_table(
         "programme_notices",
         sa.Column("number", sa.String(length=40), nullable=False),
@@ -474,6 +501,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_programme_notices_reply_due_at"))
 
     op.drop_table("programme_notices")
+    with op.batch_alter_table("programme_milestones", schema=None) as batch_op:
+        batch_op.drop_index("ix_programme_milestones_dates")
+
     op.drop_table("programme_milestones")
     with op.batch_alter_table("programme_acceptances", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_programme_acceptances_task_id"))
@@ -488,6 +518,7 @@ def downgrade() -> None:
     op.drop_table("programme_tasks")
     op.drop_table("programme_action_units")
     op.drop_table("programme_action_checklists")
+    op.drop_table("programme_score_snapshots")
     with op.batch_alter_table("programme_actions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_programme_actions_programme_id"))
         batch_op.drop_index(batch_op.f("ix_programme_actions_lead_unit_id"))

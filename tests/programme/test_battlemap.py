@@ -7,9 +7,10 @@ from tests.programme.conftest import make_task
 
 
 def rows(client, headers, query=""):
+    """The columnar payload turned back into one dict per task."""
     body = client.get(f"/api/v1/programme/map{query}", headers=headers).json()
-    fields = body["fields"]
-    return [dict(zip(fields, r, strict=True)) for r in body["rows"]], body
+    cols = body["columns"]
+    return [dict(zip(cols, values, strict=True)) for values in zip(*cols.values(), strict=True)], body
 
 
 def test_rows_are_compact_and_carry_shapes_for_lines_and_areas(client, token_for, db) -> None:
@@ -20,12 +21,12 @@ def test_rows_are_compact_and_carry_shapes_for_lines_and_areas(client, token_for
         == len(data)
         == db.scalar(select(func.count()).select_from(Task).where(Task.lon.is_not(None)))
     )
-    assert set(body["fields"]) >= {"id", "status", "lon", "lat", "action", "unit"}
+    assert set(body["columns"]) >= {"id", "status", "lon_e5", "lat_e5", "action", "unit"}
     kinds = {r["kind"] for r in data}
     assert {"Point", "LineString", "Polygon"} <= kinds
     shaped = {int(k) for k in body["shapes"]}
     assert shaped == {r["id"] for r in data if r["kind"] != "Point"}
-    assert all(106 < r["lon"] < 107 and 29 < r["lat"] < 30 for r in data)
+    assert all(10_600_000 < r["lon_e5"] < 10_700_000 and 2_900_000 < r["lat_e5"] < 3_000_000 for r in data)
     no_shapes = client.get("/api/v1/programme/map?shapes=false", headers=h).json()
     assert "shapes" not in no_shapes
 
@@ -69,3 +70,20 @@ def test_charts_sum_to_the_tasks_shown(client, token_for, db) -> None:
     assert [a["name"] for a in one["actions"]] == ["“15分钟高品质生活服务圈”建设"]
     legend = client.get("/api/v1/programme/map/legend", headers=h).json()
     assert len(legend["actions"]) == 10 and any(u["code"] == "500107001000" for u in legend["units"])
+
+
+def test_too_many_tasks_in_view_come_as_clusters(client, token_for, db) -> None:
+    h = token_for("supervisor")
+    everything, body = rows(client, h)
+    assert body["mode"] == "tasks"
+    clustered = client.get("/api/v1/programme/map?max_points=10&cell=0.05", headers=h).json()
+    assert clustered["mode"] == "clusters" and clustered["count"] == len(everything)
+    c = clustered["clusters"]
+    assert sum(c["n"]) == len(everything) and 1 < len(c["n"]) < len(everything)
+    assert sum(c["red"]) == sum(1 for r in everything if r["status"] == "red")
+    # A small enough view holds few tasks again, and those come one by one.
+    lon, lat = everything[0]["lon_e5"] / 1e5, everything[0]["lat_e5"] / 1e5
+    box = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    zoomed = client.get(f"/api/v1/programme/map?max_points=10&bbox={box}", headers=h).json()
+    assert zoomed["mode"] == "tasks" and 1 <= zoomed["count"] <= 10
+    assert client.get("/api/v1/programme/map?bbox=1,2,3", headers=h).status_code == 422

@@ -179,3 +179,34 @@ def test_evaluation_page_shows_both_lists(client, db, scenario) -> None:
     page = client.get("/programme/evaluation?month=2026-05")
     assert page.status_code == 200 and "红榜" in page.text and "黑榜" in page.text
     assert 'href="/api/v1/programme/evaluation.xlsx?month=2026-05"' in page.text
+
+
+def test_pages_read_the_workers_snapshot_until_it_is_refreshed(client, token_for, db, scenario) -> None:
+    from cityloop.programme import evaluation
+    from cityloop.programme.models import Task
+
+    h = token_for("supervisor")
+    url = "/api/v1/programme/evaluation?programme=eval-test&month=2026-05"
+    assert client.get(url, headers=h).json()["computed_at"] is None  # nothing stored yet: live
+    evaluation.snapshot(db, programme=scenario, month="2026-05", today=date(2026, 11, 28))
+    db.commit()
+    stored = client.get(url, headers=h).json()
+    assert stored["computed_at"].endswith("+08:00")
+    assert by_name(stored["levels"]["street"])["黄桷坪街道"]["score"] == 82.5
+    # A late completion changes the facts: the snapshot keeps its numbers until the next refresh.
+    dept_task = (
+        db.query(Task)
+        .filter(Task.programme_id == scenario.id, Task.responsible_unit.has(code="dept-jtj"))
+        .one()
+    )
+    dept_task.milestones[0].done_on = date(2026, 5, 19)
+    db.commit()
+    assert by_name(client.get(url, headers=h).json()["levels"]["department"])["区交通局"]["score"] == 0.0
+    fresh = client.get(url + "&fresh=true", headers=h).json()
+    assert (
+        fresh["computed_at"] is None and by_name(fresh["levels"]["department"])["区交通局"]["score"] == 100.0
+    )
+    from cityloop.worker import runner
+
+    assert runner.run_once(only={"programme.evaluation"})["programme.evaluation"] > 0
+    assert evaluation.previous_month(date(2026, 1, 15)) == "2025-12"

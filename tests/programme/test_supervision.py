@@ -9,7 +9,7 @@ from cityloop.core.clock import FrozenClock, set_clock
 from cityloop.core.db import session_scope
 from cityloop.programme import service, supervision, workflow
 from cityloop.programme.models import Event, Notice, Task
-from cityloop.programme.supervision import MilestoneRow, judge, planned_pct_at
+from cityloop.programme.supervision import MilestoneRow, judge, planned_pct_at, summarise
 from cityloop.worker import runner
 from tests.programme.conftest import at, make_task, principal
 
@@ -28,17 +28,21 @@ def verdict(day: str, *, pct: float = 0, reported: str | None = None, plan=PLAN,
         starts_on=date(2026, 3, 1),
         due_on=date(2026, 6, 30),
         last_report_at=at(reported) if reported else None,
-        milestones=plan,
+        plan=summarise(plan, date.fromisoformat(day)),
         day=date.fromisoformat(day),
         cfg={**CFG, **cfg},
     )
 
 
+def planned(day: date) -> float:
+    return planned_pct_at(summarise(PLAN, day), date(2026, 3, 1), day)
+
+
 def test_planned_progress_is_interpolated_between_milestones() -> None:
-    assert planned_pct_at(PLAN, date(2026, 3, 1), date(2026, 3, 1)) == 0
-    assert planned_pct_at(PLAN, date(2026, 3, 1), date(2026, 4, 1)) == 30
-    assert round(planned_pct_at(PLAN, date(2026, 3, 1), date(2026, 4, 23)), 1) == 50.0
-    assert planned_pct_at(PLAN, date(2026, 3, 1), date(2026, 8, 1)) == 100
+    assert planned(date(2026, 3, 1)) == 0
+    assert planned(date(2026, 4, 1)) == 30
+    assert round(planned(date(2026, 4, 23)), 1) == 50.0
+    assert planned(date(2026, 8, 1)) == 100
 
 
 def test_colours_follow_the_plan_and_the_margin() -> None:

@@ -58,14 +58,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1/programme", tags=["programme"], responses=ERRORS)
 
 
-def unit_in_scope(db: DB, principal: Principal, ref: str) -> Unit:
-    """A unit named by code; district roles may name any, others only units they see."""
-    unit = org.find_unit(db, ref=ref)
-    if not (perm.district_wide(principal) or principal.sees_path(unit.path)):
-        raise NotFound("error.unit_not_found", ref=ref)
-    return unit
-
-
 # --- programmes, checklists, actions --------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
+from cityloop.core.clock import isoformat
 from cityloop.core.http import DB, CurrentPrincipal, Locale
 from cityloop.programme import battlemap, evaluation, ledger, reports, service, supervision
 from cityloop.programme import permissions as perm
@@ -40,10 +41,14 @@ def map_data(
     unit: str | None = None,
     status: str | None = None,
     shapes: bool = Query(True, description="include line and area geometry"),
+    bbox: str | None = Query(None, description="west,south,east,north in degrees: only this view"),
+    cell: float | None = Query(None, description="cluster cell size in degrees"),
+    max_points: int | None = Query(None, ge=1, le=50000, description="above this, clusters (default 3000)"),
 ) -> Response:
-    """Every task with a place under the filters, as rows named by ``fields`` (compact)."""
+    """Tasks with a place under the filters, column by column; clusters when there are too many."""
     query = task_query(db, principal, programme=programme, action=action, unit=unit, status=status)
-    return compact(battlemap.map_data(db, principal=principal, query=query, shapes=shapes))
+    view = battlemap.Viewport.parse(bbox, cell, max_points)
+    return compact(battlemap.map_data(db, principal=principal, query=query, shapes=shapes, view=view))
 
 
 @router.get("/map/legend")
@@ -89,16 +94,18 @@ def get_evaluation(
     principal: CurrentPrincipal,
     programme: str | None = None,
     month: str | None = Query(None, description="YYYY-MM; default: this month so far"),
+    fresh: bool = Query(False, description="count live instead of reading the worker's snapshot"),
 ) -> Response:
     """Scores per action, department and street/town (the 红黑榜 is published to every unit)."""
     principal.require(perm.READ)
     prog = service.get_programme(db, ref=programme)
-    result = evaluation.evaluate(db, programme=prog, month=month, today=today())
+    result = evaluation.evaluate(db, programme=prog, month=month, today=today(), fresh=fresh)
     return compact(
         {
             "programme": prog.code,
             "month": result.month,
             "as_of": result.as_of.isoformat(),
+            "computed_at": isoformat(result.computed_at),
             "weights": result.weights,
             "levels": {level: [s.as_dict() for s in rows] for level, rows in result.levels.items()},
             "red_list": {lv: [s.as_dict() for s in result.red_list(lv)] for lv in ("department", "street")},

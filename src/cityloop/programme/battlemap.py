@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, extract, func, select
+from sqlalchemy import Integer, Table, case, func, select
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
+from cityloop.core.db import is_postgresql
+from cityloop.core.errors import ValidationFailed
 from cityloop.core.permissions import Principal
 from cityloop.org.models import Person, Unit
 from cityloop.programme import permissions as perm
@@ -21,8 +24,8 @@ from cityloop.programme import service
 from cityloop.programme.models import Action, Milestone, Programme, Status, Task
 from cityloop.programme.service import TaskQuery
 
-MAP_FIELDS = ("id", "code", "name", "action", "unit", "status", "state", "kind", "lon", "lat", "pct")
 SEVERITY = {Status.red: 0, Status.yellow: 1, Status.green: 2, Status.done: 3}
+TASKS = cast(Table, Task.__table__)
 
 
 def _round(coords: Any) -> Any:
@@ -33,33 +36,103 @@ def _round(coords: Any) -> Any:
     return coords
 
 
+@dataclass
+class Viewport:
+    """What part of the map the page shows: a bounding box (lon/lat degrees) and the cluster cell."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    cell: float = 0.02  # degrees; the page sends about 60 screen pixels' worth for its zoom
+    max_points: int = 3000  # above this many tasks in view, clusters are sent instead of points
+
+    @classmethod
+    def parse(cls, bbox: str | None, cell: float | None, max_points: int | None) -> Viewport:
+        box = None
+        if bbox:
+            try:
+                w, s, e, n = (float(v) for v in bbox.split(","))
+            except ValueError:
+                raise ValidationFailed("error.programme.bbox_invalid", field="bbox") from None
+            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                raise ValidationFailed("error.programme.bbox_invalid", field="bbox")
+            box = (w, s, e, n)
+        return cls(box, max(cell or 0.02, 1e-5), max_points or 3000)
+
+
 def map_data(
-    session: Session, *, principal: Principal, query: TaskQuery, shapes: bool = True
+    session: Session,
+    *,
+    principal: Principal,
+    query: TaskQuery,
+    shapes: bool = True,
+    view: Viewport | None = None,
 ) -> dict[str, Any]:
-    """Every task with a place under the filters, one row each; shapes for lines and areas."""
+    """The tasks with a place under the filters. Up to ``max_points`` of them come column by
+    column (``mode`` "tasks"); more than that in view come as clusters per grid cell with their
+    counts by status (``mode`` "clusters"), so the page stays readable and the answer small.
+
+    Coordinates are integers of 1e-5 degree (about a metre). Names are not sent: a popup asks for
+    the one task it shows."""
     principal.require(perm.READ)
+    view = view or Viewport()
+    t = TASKS
+    conds = [t.c.lon.is_not(None), *service.task_conditions(principal, query)]
+    if view.bbox:
+        w, s_, e, n = view.bbox
+        conds += [t.c.lon >= w, t.c.lon <= e, t.c.lat >= s_, t.c.lat <= n]
+    conn = session.connection()
+    total = conn.execute(select(func.count()).select_from(t).where(*conds)).scalar() or 0
+    if total > view.max_points:
+        return _clusters(session, conds, total, view.cell)
     stmt = select(
-        Task.id,
-        Task.code,
-        Task.name,
-        Task.action_id,
-        Task.responsible_unit_id,
-        Task.status,
-        Task.state,
-        Task.place_kind,
-        Task.lon,
-        Task.lat,
-        Task.progress_pct,
-    ).where(Task.lon.is_not(None))
-    for cond in service.task_conditions(principal, query):
-        stmt = stmt.where(cond)
-    rows = session.execute(stmt.order_by(Task.id)).all()
-    out_rows = [[*r[:8], round(r[8] or 0.0, 5), round(r[9] or 0.0, 5), round(r[10], 1)] for r in rows]
-    data: dict[str, Any] = {"fields": list(MAP_FIELDS), "rows": out_rows, "count": len(out_rows)}
+        t.c.id,
+        t.c.action_id,
+        t.c.responsible_unit_id,
+        t.c.status,
+        t.c.place_kind,
+        t.c.lon,
+        t.c.lat,
+        t.c.progress_pct,
+    ).where(*conds)
+    rows = conn.execute(stmt.order_by(t.c.id)).all()
+    cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(8)]
+    data: dict[str, Any] = {
+        "mode": "tasks",
+        "count": len(rows),
+        "columns": {
+            "id": cols[0],
+            "action": cols[1],
+            "unit": cols[2],
+            "status": cols[3],
+            "kind": cols[4],
+            "lon_e5": [round(v * 1e5) for v in cols[5]],
+            "lat_e5": [round(v * 1e5) for v in cols[6]],
+            "pct": [round(v) for v in cols[7]],
+        },
+    }
     if shapes:
-        ids = [r[0] for r in rows if r[7] and r[7] != "Point"]
-        data["shapes"] = _shapes(session, ids)
+        data["shapes"] = _shapes(session, [r[0] for r in rows if r[4] and r[4] != "Point"])
     return data
+
+
+def _clusters(session: Session, conds: list[Any], total: int, cell: float) -> dict[str, Any]:
+    t = TASKS
+    gx: Any
+    gy: Any
+    if is_postgresql(session):
+        gx, gy = func.floor((t.c.lon + 180) / cell), func.floor((t.c.lat + 90) / cell)
+    else:  # shifted to be positive, so truncation is the floor
+        gx, gy = cast_((t.c.lon + 180) / cell, Integer), cast_((t.c.lat + 90) / cell, Integer)
+    counts = [func.sum(case((t.c.status == s.value, 1), else_=0)) for s in Status]
+    stmt = select(func.count(), func.avg(t.c.lon), func.avg(t.c.lat), *counts).where(*conds).group_by(gx, gy)
+    rows = session.connection().execute(stmt).all()
+    out: dict[str, list[Any]] = {"n": [], "lon_e5": [], "lat_e5": [], **{s.value: [] for s in Status}}
+    for n, lon, lat, *by_status in rows:
+        out["n"].append(int(n))
+        out["lon_e5"].append(round(float(lon) * 1e5))
+        out["lat_e5"].append(round(float(lat) * 1e5))
+        for s, k in zip(Status, by_status, strict=True):
+            out[s.value].append(int(k or 0))
+    return {"mode": "clusters", "count": total, "cell": cell, "clusters": out}
 
 
 def _shapes(session: Session, ids: list[int]) -> dict[str, Any]:
@@ -182,8 +255,7 @@ def stats(
     visible = select(Task.id)
     for cond in conds:
         visible = visible.where(cond)
-    planned = _monthly(session, Milestone.due_on, visible, programme.year)
-    done = _monthly(session, Milestone.done_on, visible, programme.year)
+    planned, done = _monthly(session, visible, programme.year)
     for entry in per_action.values():
         entry["progress"] = round(entry["progress"], 1)
     return {
@@ -194,17 +266,30 @@ def stats(
     }
 
 
-def _monthly(session: Session, column: Any, visible: Any, year: int) -> list[int]:
-    month = extract("month", column)
+def _month_key(session: Session, column: Any) -> Any:
+    """'YYYY-MM' of a date column: a substring on SQLite (dates are ISO text there, and strftime
+    over every milestone is slow), to_char on PostgreSQL."""
+    if is_postgresql(session):
+        return func.to_char(column, "YYYY-MM")
+    return func.substr(column, 1, 7)
+
+
+def _monthly(session: Session, visible: Any, year: int) -> tuple[list[int], list[int]]:
+    """Milestones planned and done per month of ``year``, in one pass over the milestones."""
+    due_key, done_key = _month_key(session, Milestone.due_on), _month_key(session, Milestone.done_on)
     stmt = (
-        select(month, func.count())
-        .where(Milestone.task_id.in_(visible), column.is_not(None), extract("year", column) == year)
-        .group_by(month)
+        select(due_key, done_key, func.count())
+        .where(Milestone.task_id.in_(visible))
+        .group_by(due_key, done_key)
     )
-    counts = [0] * 12
-    for m, n in session.execute(stmt):
-        counts[int(m) - 1] = int(n)
-    return counts
+    planned, done = [0] * 12, [0] * 12
+    prefix = f"{year:04d}-"
+    for due_month, done_month, n in session.connection().execute(stmt):
+        if due_month and due_month.startswith(prefix):
+            planned[int(due_month[5:7]) - 1] += int(n)
+        if done_month and done_month.startswith(prefix):
+            done[int(done_month[5:7]) - 1] += int(n)
+    return planned, done
 
 
 def action_of(session: Session, *, programme: Programme, ref: str | None) -> Action | None:

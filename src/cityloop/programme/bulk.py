@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.core import audit
@@ -22,11 +22,38 @@ from cityloop.programme.models import Acceptance, Blob, Evidence, Milestone, Pro
 NESTED = ("milestones", "reports", "acceptances", "problems", "evidence")
 
 
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _uniform(model: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Core executemany needs the same keys in every row: fill the missing ones with the column's
+    scalar default, or NULL."""
+    keys = {k for r in rows for k in r}
+    if all(len(r) == len(keys) for r in rows):
+        return rows
+    defaults = {}
+    for key in keys:
+        column = _table(model).c[key]
+        default = column.default
+        defaults[key] = getattr(default, "arg", None) if default is not None and default.is_scalar else None
+    return [{**defaults, **r} for r in rows]
+
+
 def _returning(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert on the session's connection (Core: no per-row ORM work) and return the new ids."""
     if not rows:
         return []
-    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return list(session.execute(stmt, rows).scalars())
+    rows = _uniform(model, rows)
+    table = _table(model)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.connection().execute(stmt, rows).scalars())
+
+
+def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    rows = _uniform(model, rows)
+    for start in range(0, len(rows), 20000):
+        session.connection().execute(insert(_table(model)), rows[start : start + 20000])
 
 
 def people(session: Session, *, actor: audit.Actor, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -46,7 +73,7 @@ def people(session: Session, *, actor: audit.Actor, rows: Sequence[dict[str, Any
 def blob(session: Session, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     if session.get(Blob, digest) is None:
-        session.execute(insert(Blob), [{"sha256": digest, "data": data}])
+        _insert(session, Blob, [{"sha256": digest, "data": data}])
     return digest
 
 
@@ -65,8 +92,7 @@ def tasks(
     if linked:
         ms_ids = dict(zip(ms_keys, _returning(session, Milestone, ms_rows), strict=True))
     else:
-        for start in range(0, len(ms_rows), 20000):
-            session.execute(insert(Milestone), ms_rows[start : start + 20000])
+        _insert(session, Milestone, ms_rows)
         ms_ids = {}
     counts = {
         "tasks": len(task_ids),
@@ -80,7 +106,7 @@ def tasks(
     _owned(session, Acceptance, "acceptances", "acceptance", rows, task_ids, evidence, counts)
     _owned(session, Problem, "problems", "problem", rows, task_ids, evidence, counts)
     if evidence:
-        session.execute(insert(Evidence), evidence)
+        _insert(session, Evidence, evidence)
     audit.record(
         session,
         actor=actor,
@@ -120,8 +146,7 @@ def _reports(
             for ev in tid_files:
                 evidence.append({**ev, "task_id": body["task_id"], "owner_type": "report", "owner_id": rid})
     else:
-        for start in range(0, len(batch), 20000):
-            session.execute(insert(ProgressReport), batch[start : start + 20000])
+        _insert(session, ProgressReport, batch)
     counts["reports"] = len(batch)
 
 
@@ -150,3 +175,10 @@ def _owned(
 
 def task_ids_by_code(session: Session, *, programme_id: int) -> dict[str, int]:
     return dict(session.execute(select(Task.code, Task.id).where(Task.programme_id == programme_id)).all())
+
+
+def analyze(session: Session) -> None:
+    """Refresh the planner's statistics after a large load (both databases plan better with them)."""
+    tables = ("programme_tasks", "programme_milestones", "programme_reports", "programme_problems")
+    for name in tables:
+        session.execute(text(f"ANALYZE {name}"))

@@ -100,7 +100,10 @@ def export_ledger(
 
 @programme_app.command("evaluate")
 @cli_errors
-def evaluate(month: str = typer.Option(None, "--month", help="YYYY-MM; default this month")) -> None:
+def evaluate(
+    month: str = typer.Option(None, "--month", help="YYYY-MM; default this month"),
+    fresh: bool = typer.Option(False, "--fresh", help="count live instead of reading the snapshot"),
+) -> None:
     """Print the month's scores per department and street/town (the 红黑榜)."""
     from cityloop.core.db import session_scope
     from cityloop.programme import evaluation, service

@@ -24,7 +24,7 @@ from cityloop.core import audit
 from cityloop.core.audit import Actor
 from cityloop.core.clock import display_zone, now
 from cityloop.org.models import Person, Unit, UnitKind
-from cityloop.programme import bulk, service, supervision, workflow
+from cityloop.programme import bulk, evaluation, service, supervision, workflow
 from cityloop.programme.demo_data import ACTIONS, CHECKLISTS, GIVEN, LEADERS, PROGRAMME, SURNAMES, Template
 from cityloop.programme.models import Event, Notice, ProblemState, Programme, TaskState
 from cityloop.programme.service import MilestoneInput, check_place
@@ -332,6 +332,9 @@ def seed(session: Session) -> bool:
     _number_problems(session, programme)
     supervision.scan(session, actor=ACTOR)
     _escalation_history(session)
+    day = workflow.today()
+    for month in (evaluation.previous_month(day), f"{day.year:04d}-{day.month:02d}"):
+        evaluation.snapshot(session, programme=programme, month=month, today=day)
     return True
 
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from cityloop.core.clock import display_zone
+from cityloop.core.clock import display_zone, now
 from cityloop.core.errors import ValidationFailed
 from cityloop.org.models import Unit, UnitKind
 from cityloop.programme import service
-from cityloop.programme.models import Acceptance, Action, Milestone, Problem, Programme, Task
+from cityloop.programme.models import Acceptance, Milestone, Problem, Programme, ScoreSnapshot, Task
 
 METRICS = ("completion", "timeliness", "problem_closure", "acceptance_pass")
 LEVELS = ("action", "department", "street")
@@ -115,19 +115,35 @@ def _gather(session: Session, programme: Programme, as_of: date) -> dict[tuple[i
     out: dict[tuple[int, int], Counts] = defaultdict(Counts)
     end = end_moment(as_of)
     done_by = and_(Milestone.done_on.is_not(None), Milestone.done_on <= as_of)
+    # Per task first (an index-only pass over milestones), then per action and unit.
+    per_task = (
+        select(
+            Milestone.task_id,
+            func.count().label("due"),
+            func.sum(case((done_by, 1), else_=0)).label("done"),
+            func.sum(case((and_(done_by, Milestone.done_on <= Milestone.due_on), 1), else_=0)).label(
+                "on_time"
+            ),
+        )
+        .where(
+            Milestone.due_on <= as_of,
+            Milestone.task_id.in_(select(Task.id).where(Task.programme_id == programme.id)),
+        )
+        .group_by(Milestone.task_id)
+        .subquery()
+    )
     ms = (
         select(
             Task.action_id,
             Task.responsible_unit_id,
-            func.count(),
-            func.sum(case((done_by, 1), else_=0)),
-            func.sum(case((and_(done_by, Milestone.done_on <= Milestone.due_on), 1), else_=0)),
+            func.sum(per_task.c.due),
+            func.sum(per_task.c.done),
+            func.sum(per_task.c.on_time),
         )
-        .join(Task, Task.id == Milestone.task_id)
-        .where(Task.programme_id == programme.id, Milestone.due_on <= as_of)
+        .join(per_task, per_task.c.task_id == Task.id)
         .group_by(Task.action_id, Task.responsible_unit_id)
     )
-    for action_id, unit_id, due, done, on_time in session.execute(ms):
+    for action_id, unit_id, due, done, on_time in session.connection().execute(ms):
         c = out[(action_id, unit_id)]
         c.due, c.done, c.on_time = int(due), int(done or 0), int(on_time or 0)
     pb = (
@@ -185,6 +201,7 @@ class Evaluation:
     weights: dict[str, float]
     levels: dict[str, list[Score]]
     ranking_size: int
+    computed_at: datetime | None = None  # None: counted live for this request
 
     def red_list(self, level: str) -> list[Score]:
         return [s for s in self.levels[level] if s.score is not None][: self.ranking_size]
@@ -195,15 +212,16 @@ class Evaluation:
         return list(reversed(tail))
 
 
-def evaluate(session: Session, *, programme: Programme, month: str | None, today: date) -> Evaluation:
-    month, as_of = month_bounds(month, today)
-    weights = service.evaluation_weights(programme)
+Buckets = dict[str, dict[int, Counts]]
+
+
+def _live(session: Session, programme: Programme, as_of: date) -> Buckets:
+    """Counts per level and key, straight from the facts (four grouped queries)."""
     counts = _gather(session, programme, as_of)
-    owner, names = _owners(session)
-    buckets: dict[str, dict[int, Counts]] = {level: defaultdict(Counts) for level in LEVELS}
-    actions = {a.id: a for a in service.list_actions(session, programme=programme)}
-    for action_id in actions:
-        buckets["action"][action_id] = Counts()
+    owner, _ = _owners(session)
+    buckets: Buckets = {level: defaultdict(Counts) for level in LEVELS}
+    for action in service.list_actions(session, programme=programme):
+        buckets["action"][action.id] = Counts()
     # Every unit carrying a task is listed, even before anything of it falls due (score "—").
     carriers = select(Task.responsible_unit_id).where(Task.programme_id == programme.id).distinct()
     for unit_id in session.execute(carriers).scalars():
@@ -215,11 +233,46 @@ def evaluate(session: Session, *, programme: Programme, month: str | None, today
         if unit_id in owner:
             level, key = owner[unit_id]
             buckets[level][key].add(c)
+    return buckets
+
+
+def _stored(session: Session, programme: Programme, month: str) -> tuple[Buckets, date, datetime] | None:
+    rows = (
+        session.execute(
+            select(ScoreSnapshot).where(
+                ScoreSnapshot.programme_id == programme.id, ScoreSnapshot.month == month
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return None
+    buckets: Buckets = {level: {} for level in LEVELS}
+    for r in rows:
+        buckets[r.level][r.key] = Counts(r.due, r.done, r.on_time, r.raised, r.closed, r.checks, r.passed)
+    return buckets, rows[0].as_of, min(r.computed_at for r in rows)
+
+
+def evaluate(
+    session: Session, *, programme: Programme, month: str | None, today: date, fresh: bool = False
+) -> Evaluation:
+    """The month's scores: from the worker's snapshot when there is one, else counted live."""
+    month, as_of = month_bounds(month, today)
+    stored = None if fresh else _stored(session, programme, month)
+    computed_at: datetime | None = None
+    if stored is not None:
+        buckets, as_of, computed_at = stored
+    else:
+        buckets = _live(session, programme, as_of)
+    weights = service.evaluation_weights(programme)
+    _, names = _owners(session)
+    actions = {a.id: a.name for a in service.list_actions(session, programme=programme)}
     levels: dict[str, list[Score]] = {}
     for level, by_key in buckets.items():
         scores = []
         for key, c in by_key.items():
-            name = actions[key].name if level == "action" else names.get(key, str(key))
+            name = actions.get(key, str(key)) if level == "action" else names.get(key, str(key))
             rates = _rates(c)
             scores.append(Score(level, key, name, c, rates, score_of(rates, weights)))
         scores.sort(key=lambda s: (s.score is None, -(s.score or 0), s.name))
@@ -227,14 +280,38 @@ def evaluate(session: Session, *, programme: Programme, month: str | None, today
             s.rank = i + 1
         levels[level] = scores
     size = int(service.supervision_settings(programme)["ranking_size"])
-    return Evaluation(programme, month, as_of, weights, levels, size)
+    return Evaluation(programme, month, as_of, weights, levels, size, computed_at)
 
 
-def action_names(session: Session, *, programme: Programme) -> dict[int, str]:
-    return {
-        a.id: a.name
-        for a in session.execute(select(Action).where(Action.programme_id == programme.id)).scalars()
-    }
+def snapshot(session: Session, *, programme: Programme, month: str | None, today: date) -> int:
+    """Count the month live and store it for the pages (replacing the month's earlier snapshot)."""
+    month, as_of = month_bounds(month, today)
+    buckets = _live(session, programme, as_of)
+    at = now()
+    rows = [
+        {
+            "programme_id": programme.id,
+            "month": month,
+            "level": level,
+            "key": key,
+            "as_of": as_of,
+            "computed_at": at,
+            **c.__dict__,
+        }
+        for level, by_key in buckets.items()
+        for key, c in by_key.items()
+    ]
+    session.execute(
+        delete(ScoreSnapshot).where(ScoreSnapshot.programme_id == programme.id, ScoreSnapshot.month == month)
+    )
+    if rows:
+        session.execute(insert(ScoreSnapshot), rows)
+    return len(rows)
+
+
+def previous_month(day: date) -> str:
+    first = day.replace(day=1) - timedelta(days=1)
+    return f"{first.year:04d}-{first.month:02d}"
 
 
 def to_excel(result: Evaluation, *, locale: str) -> bytes:

@@ -187,7 +187,11 @@ class Task(IdMixin, Base):
 
 class Milestone(IdMixin, Base):
     __tablename__ = "programme_milestones"
-    __table_args__ = (UniqueConstraint("task_id", "seq"),)
+    # The second index covers evaluation's per-task counts (due, done, on time by a date).
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq"),
+        Index("ix_programme_milestones_dates", "task_id", "due_on", "done_on"),
+    )
 
     task_id: Mapped[int] = mapped_column(ForeignKey("programme_tasks.id"))
     seq: Mapped[int] = mapped_column(Integer)
@@ -344,3 +348,24 @@ class Scan(IdMixin, Base):
     notices: Mapped[int] = mapped_column(Integer, default=0)
     reminders: Mapped[int] = mapped_column(Integer, default=0)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScoreSnapshot(Base):
+    """A month's evaluation counts per action, department and street/town, as last computed by the
+    worker: the 红黑榜 page reads these instead of re-counting every milestone on each view."""
+
+    __tablename__ = "programme_score_snapshots"
+
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    level: Mapped[str] = mapped_column(String(12), primary_key=True)
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)  # action id or unit id
+    as_of: Mapped[date] = mapped_column(Date)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    raised: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[int] = mapped_column(Integer)

@@ -14,6 +14,10 @@ recent report, green otherwise — and then, durably and exactly once each:
 timeline events per ``key``; a second scan, a restarted worker or a second worker finds them there.
 On PostgreSQL only one scan runs at a time (a transaction-scoped advisory lock); on SQLite the write
 transaction already serialises them.
+
+The scan is set-based so that tens of thousands of tasks take seconds: one grouped query reduces
+each task's milestones to the four it needs (``Plan``), and every change is one bulk statement.
+The rules themselves are pure functions (``judge``), tested on their own.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
 
 from cityloop.core import audit
 from cityloop.core.clock import now
@@ -47,6 +51,8 @@ SCAN_LOCK = 7_317_004  # arbitrary constant: "the supervision scan" on PostgreSQ
 ACTOR = audit.Actor("supervision")
 TOP_LEVEL = 2
 TASKS = cast(Table, Task.__table__)
+MILESTONES = cast(Table, Milestone.__table__)
+NOTICES = cast(Table, Notice.__table__)
 
 
 @dataclass
@@ -54,6 +60,75 @@ class Verdict:
     status: str
     reason: str
     cause: str | None = None  # what a notice is about, when red
+
+
+@dataclass(frozen=True)
+class MilestoneRow:
+    id: int
+    due_on: date
+    planned_pct: float
+    done_on: date | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the rules need of a task's milestones on one day (milestone dates run strictly forward)."""
+
+    overdue_id: int | None = None  # the first milestone past its date and not done
+    prev: tuple[date, float] | None = None  # the last milestone dated on or before the day
+    next: tuple[date, float] | None = None  # the first milestone dated after the day
+    upcoming: tuple[int, date] | None = None  # the first milestone not done yet (id, date)
+
+
+def summarise(milestones: list[MilestoneRow], day: date) -> Plan:
+    """The ``Plan`` of milestones given in order (the scan computes the same in SQL)."""
+    overdue = next((m.id for m in milestones if m.done_on is None and m.due_on < day), None)
+    before = [m for m in milestones if m.due_on <= day]
+    after = [m for m in milestones if m.due_on > day]
+    upcoming = next(((m.id, m.due_on) for m in milestones if m.done_on is None), None)
+    return Plan(
+        overdue_id=overdue,
+        prev=(before[-1].due_on, before[-1].planned_pct) if before else None,
+        next=(after[0].due_on, after[0].planned_pct) if after else None,
+        upcoming=upcoming,
+    )
+
+
+def planned_pct_at(plan: Plan, starts_on: date, day: date) -> float:
+    """Planned progress on ``day``: linear from the task's start (0 %) through each milestone."""
+    if plan.next is None:
+        return 100.0
+    prev_day, prev_pct = plan.prev or (starts_on, 0.0)
+    next_day, next_pct = plan.next
+    span = (next_day - prev_day).days
+    if span <= 0:
+        return next_pct
+    return prev_pct + (next_pct - prev_pct) * max(0, (day - prev_day).days) / span
+
+
+def judge(
+    *,
+    state: str,
+    progress_pct: float,
+    starts_on: date,
+    due_on: date,
+    last_report_at: datetime | None,
+    plan: Plan,
+    day: date,
+    cfg: dict[str, float],
+) -> Verdict:
+    """The colour of one open task on ``day``."""
+    if plan.overdue_id is not None:
+        return Verdict(Status.red, "milestone_overdue", f"milestone:{plan.overdue_id}")
+    if state != TaskState.submitted and day > due_on:
+        return Verdict(Status.red, "task_overdue", "due")
+    if progress_pct + cfg["behind_margin_pct"] < planned_pct_at(plan, starts_on, day):
+        return Verdict(Status.yellow, "behind_plan")
+    if plan.upcoming is not None and (plan.upcoming[1] - day).days <= cfg["due_soon_days"]:
+        stale_since = day - timedelta(days=int(cfg["stale_report_days"]))
+        if last_report_at is None or last_report_at.date() < stale_since:
+            return Verdict(Status.yellow, "due_soon_no_report")
+    return Verdict(Status.green, "on_track")
 
 
 @dataclass
@@ -79,61 +154,13 @@ class ScanResult:
         }
 
 
-@dataclass(frozen=True)
-class MilestoneRow:
-    id: int
-    due_on: date
-    planned_pct: float
-    done_on: date | None
-
-
-def planned_pct_at(milestones: list[MilestoneRow], starts_on: date, day: date) -> float:
-    """Planned progress on ``day``: linear between the task's start (0 %) and each milestone."""
-    prev_day, prev_pct = starts_on, 0.0
-    for m in milestones:
-        if day <= m.due_on:
-            span = (m.due_on - prev_day).days
-            if span <= 0:
-                return m.planned_pct
-            share = max(0, (day - prev_day).days) / span
-            return prev_pct + (m.planned_pct - prev_pct) * share
-        prev_day, prev_pct = m.due_on, m.planned_pct
-    return 100.0
-
-
-def judge(
-    *,
-    state: str,
-    progress_pct: float,
-    starts_on: date,
-    due_on: date,
-    last_report_at: datetime | None,
-    milestones: list[MilestoneRow],
-    day: date,
-    cfg: dict[str, float],
-) -> Verdict:
-    """The colour of one open task on ``day`` (pure: the tests call it directly too)."""
-    overdue = [m for m in milestones if m.done_on is None and m.due_on < day]
-    if overdue:
-        return Verdict(Status.red, "milestone_overdue", f"milestone:{overdue[0].id}")
-    if state != TaskState.submitted and day > due_on:
-        return Verdict(Status.red, "task_overdue", "due")
-    if progress_pct + cfg["behind_margin_pct"] < planned_pct_at(milestones, starts_on, day):
-        return Verdict(Status.yellow, "behind_plan")
-    upcoming = next((m for m in milestones if m.done_on is None), None)
-    if upcoming is not None and (upcoming.due_on - day).days <= cfg["due_soon_days"]:
-        stale_since = day - timedelta(days=int(cfg["stale_report_days"]))
-        if last_report_at is None or last_report_at.date() < stale_since:
-            return Verdict(Status.yellow, "due_soon_no_report")
-    return Verdict(Status.green, "on_track")
-
-
 def scan(session: Session, *, actor: audit.Actor = ACTOR) -> ScanResult:
     """One full pass over every programme's open tasks and open notices."""
     if is_postgresql(session):
         got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCAN_LOCK}).scalar()
         if not got:
             return ScanResult(skipped=True)
+    session.flush()
     at, day = now(), today()
     record = Scan(started_at=at, as_of=day)
     session.add(record)
@@ -160,136 +187,146 @@ def scan(session: Session, *, actor: audit.Actor = ACTOR) -> ScanResult:
     return result
 
 
-def _load(session: Session, programme: Programme) -> tuple[list[Any], dict[int, list[MilestoneRow]]]:
-    open_tasks = select(Task.id).where(Task.programme_id == programme.id, Task.state != TaskState.accepted)
-    tasks = session.execute(
+def _plans(session: Session, programme: Programme, day: date) -> list[Any]:
+    """Each open task with its ``Plan`` columns, in one grouped query."""
+    m, t = MILESTONES, TASKS
+    undone = m.c.done_on.is_(None)
+    agg = (
         select(
-            Task.id,
-            Task.state,
-            Task.status,
-            Task.status_reason,
-            Task.progress_pct,
-            Task.starts_on,
-            Task.due_on,
-            Task.last_report_at,
-            Task.responsible_unit_id,
-            Task.responsible_person_id,
-        ).where(Task.id.in_(open_tasks))
-    ).all()
-    milestones: dict[int, list[MilestoneRow]] = defaultdict(list)
-    rows = session.execute(
-        select(Milestone.task_id, Milestone.id, Milestone.due_on, Milestone.planned_pct, Milestone.done_on)
-        .where(Milestone.task_id.in_(open_tasks))
-        .order_by(Milestone.task_id, Milestone.seq)
+            m.c.task_id,
+            func.min(case((and_(undone, m.c.due_on < day), m.c.seq))).label("overdue"),
+            func.min(case((undone, m.c.seq))).label("open"),
+            func.max(case((m.c.due_on <= day, m.c.seq))).label("prev"),
+            func.min(case((m.c.due_on > day, m.c.seq))).label("next"),
+        )
+        .where(
+            m.c.task_id.in_(select(t.c.id).where(t.c.programme_id == programme.id, t.c.state != "accepted"))
+        )
+        .group_by(m.c.task_id)
+        .subquery()
     )
-    for task_id, mid, due_on, pct, done_on in rows:
-        milestones[task_id].append(MilestoneRow(mid, due_on, pct, done_on))
-    return list(tasks), milestones
+    mo, mu, mp, mn = (m.alias(name) for name in ("m_over", "m_open", "m_prev", "m_next"))
+
+    def at_seq(alias: Any, col: str) -> Any:
+        return and_(alias.c.task_id == agg.c.task_id, alias.c.seq == agg.c[col])
+
+    stmt = select(
+        t.c.id, t.c.state, t.c.status, t.c.status_reason, t.c.progress_pct, t.c.starts_on, t.c.due_on,
+        t.c.last_report_at, t.c.responsible_unit_id, t.c.responsible_person_id,
+        mo.c.id, mu.c.id, mu.c.due_on, mp.c.due_on, mp.c.planned_pct, mn.c.due_on, mn.c.planned_pct,
+    ).select_from(
+        t.join(agg, agg.c.task_id == t.c.id)
+        .outerjoin(mo, at_seq(mo, "overdue"))
+        .outerjoin(mu, at_seq(mu, "open"))
+        .outerjoin(mp, at_seq(mp, "prev"))
+        .outerjoin(mn, at_seq(mn, "next"))
+    )  # fmt: skip
+    return list(session.connection().execute(stmt))
 
 
 def _scan_programme(
     session: Session, *, programme: Programme, at: datetime, day: date, result: ScanResult
 ) -> None:
     cfg = service.supervision_settings(programme)
-    tasks, milestones = _load(session, programme)
-    existing = {
-        (t, c)
-        for t, c in session.execute(
-            select(Notice.task_id, Notice.cause)
-            .join(Task, Task.id == Notice.task_id)
-            .where(Task.programme_id == programme.id)
+    existing = set(
+        session.connection().execute(
+            select(NOTICES.c.task_id, NOTICES.c.cause).where(
+                NOTICES.c.task_id.in_(select(TASKS.c.id).where(TASKS.c.programme_id == programme.id))
+            )
         )
-    }
-    reminded = set(
-        session.execute(
-            select(Event.key)
-            .join(Task, Task.id == Event.task_id)
-            .where(Task.programme_id == programme.id, Event.kind == "reminder")
-        ).scalars()
     )
-    changes: list[dict[str, Any]] = []
+    changes: list[tuple[str, str, int]] = []
     events: list[dict[str, Any]] = []
-    new_notices: list[Notice] = []
-    reply_days = timedelta(days=float(cfg["reply_days"]))
-    for t in tasks:
-        ms = milestones.get(t.id, [])
+    new_notices: list[dict[str, Any]] = []
+    reminders: dict[str, dict[str, Any]] = {}
+    reply_due = at + timedelta(days=float(cfg["reply_days"]))
+    for r in _plans(session, programme, day):
+        plan = Plan(
+            overdue_id=r[10],
+            upcoming=(r[11], r[12]) if r[11] is not None else None,
+            prev=(r[13], r[14]) if r[13] is not None else None,
+            next=(r[15], r[16]) if r[15] is not None else None,
+        )
         verdict = judge(
-            state=t.state,
-            progress_pct=t.progress_pct,
-            starts_on=t.starts_on,
-            due_on=t.due_on,
-            last_report_at=t.last_report_at,
-            milestones=ms,
+            state=r[1],
+            progress_pct=r[4],
+            starts_on=r[5],
+            due_on=r[6],
+            last_report_at=r[7],
+            plan=plan,
             day=day,
             cfg=cfg,
         )
         result.tasks += 1
-        result.by_status[verdict.status].append(t.id)
-        if (verdict.status, verdict.reason) != (t.status, t.status_reason):
-            changes.append({"tid": t.id, "st": verdict.status, "rs": verdict.reason, "at": at})
-            events.append(
-                _event(t.id, "status", at, {"from": t.status, "to": verdict.status, "reason": verdict.reason})
-            )
-        if verdict.cause and (t.id, verdict.cause) not in existing:
+        result.by_status[verdict.status].append(r[0])
+        if (verdict.status, verdict.reason) != (r[2], r[3]):
+            changes.append((verdict.status, verdict.reason, r[0]))
+            detail = {"from": r[2], "to": verdict.status, "reason": verdict.reason}
+            events.append(_event(r[0], "status", at, detail))
+        if verdict.cause and (r[0], verdict.cause) not in existing:
             new_notices.append(
-                Notice(
-                    number=f"pending-{t.id}-{verdict.cause}",
-                    task_id=t.id,
-                    cause=verdict.cause,
-                    to_unit_id=t.responsible_unit_id,
-                    issued_at=at,
-                    reply_due_at=at + reply_days,
-                    level=0,
-                    state="open",
-                )
-            )
-        if verdict.reason == "due_soon_no_report":
-            upcoming = next(m for m in ms if m.done_on is None)
-            key = f"reminder:milestone:{upcoming.id}"
-            if key not in reminded:
-                detail = {"milestone_id": upcoming.id, "due_on": upcoming.due_on.isoformat()}
-                events.append(
-                    _event(
-                        t.id,
-                        "reminder",
-                        at,
-                        detail,
-                        key=key,
-                        unit=t.responsible_unit_id,
-                        person=t.responsible_person_id,
-                    )
-                )
-                result.reminders += 1
+                {"number": f"pending-{r[0]}-{verdict.cause}", "task_id": r[0], "cause": verdict.cause,
+                 "to_unit_id": r[8], "issued_at": at, "reply_due_at": reply_due, "level": 0, "state": "open"}
+            )  # fmt: skip
+        if verdict.reason == "due_soon_no_report" and plan.upcoming is not None:
+            mid, due_on = plan.upcoming
+            detail = {"milestone_id": mid, "due_on": due_on.isoformat()}
+            key = f"reminder:milestone:{mid}"
+            reminders[key] = _event(r[0], "reminder", at, detail, key=key, unit=r[8], person=r[9])
     if changes:
-        stmt = (
-            update(TASKS)
-            .where(TASKS.c.id == bindparam("tid"))
-            .values(status=bindparam("st"), status_reason=bindparam("rs"), status_at=bindparam("at"))
-        )
-        session.execute(stmt, changes)
+        _set_statuses(session, changes, at)
         result.changed += len(changes)
+    if reminders:
+        sent = set(
+            session.connection().execute(select(Event.key).where(Event.key.in_(list(reminders)))).scalars()
+        )
+        fresh = [e for k, e in reminders.items() if k not in sent]
+        events.extend(fresh)
+        result.reminders += len(fresh)
     if new_notices:
-        session.add_all(new_notices)
-        session.flush()
-        for n in new_notices:
-            # Numbered from the row id: unique without a counter two workers could race on.
-            n.number = f"DB{programme.year}-{n.id:05d}"
-            events.append(
-                _event(
-                    n.task_id,
-                    "notice",
-                    at,
-                    {"number": n.number, "cause": n.cause, "reply_due_at": n.reply_due_at.isoformat()},
-                    key=f"notice:{n.id}:issued",
-                    unit=n.to_unit_id,
-                    notice=n.id,
-                    level=0,
-                )
-            )
-        session.flush()
+        events.extend(_issue(session, programme, new_notices))
         result.notices += len(new_notices)
     if events:
-        session.execute(insert(Event), events)
+        session.connection().execute(insert(Event), events)
+
+
+def _set_statuses(session: Session, changes: list[tuple[str, str, int]], at: datetime) -> None:
+    """One UPDATE per (colour, reason) and chunk of ids: a handful of statements, not one per task."""
+    by_verdict: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for status, reason, task_id in changes:
+        by_verdict[(status, reason)].append(task_id)
+    conn = session.connection()
+    for (status, reason), ids in by_verdict.items():
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            stmt = update(TASKS).where(TASKS.c.id.in_(chunk))
+            conn.execute(stmt.values(status=status, status_reason=reason, status_at=at))
+
+
+def _issue(session: Session, programme: Programme, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert the notices, number them from their ids (unique without a counter two workers could
+    race on) and return their timeline events."""
+    conn = session.connection()
+    ids = list(
+        conn.execute(insert(Notice).returning(Notice.id, sort_by_parameter_order=True), rows).scalars()
+    )
+    numbers: list[dict[str, Any]] = [{"nid": i, "num": f"DB{programme.year}-{i:05d}"} for i in ids]
+    conn.execute(
+        update(NOTICES).where(NOTICES.c.id == bindparam("nid")).values(number=bindparam("num")), numbers
+    )
+    return [
+        _event(
+            row["task_id"],
+            "notice",
+            row["issued_at"],
+            {"number": num["num"], "cause": row["cause"], "reply_due_at": row["reply_due_at"].isoformat()},
+            key=f"notice:{num['nid']}:issued",
+            unit=row["to_unit_id"],
+            notice=num["nid"],
+            level=0,
+        )
+        for row, num in zip(rows, numbers, strict=True)
+    ]
 
 
 def _event(
@@ -319,67 +356,74 @@ def _event(
 
 def _notice_deadlines(session: Session, *, at: datetime, result: ScanResult) -> None:
     """Remind before a reply falls due; escalate one level when it is late."""
-    programmes = service.list_programmes(session)
-    longest = max((service.supervision_settings(p)["remind_before_hours"] for p in programmes), default=0)
-    rows = session.execute(
-        select(Notice, Action, Programme)
-        .join(Task, Task.id == Notice.task_id)
+    cfgs = {p.id: service.supervision_settings(p) for p in service.list_programmes(session)}
+    longest = max((c["remind_before_hours"] for c in cfgs.values()), default=0)
+    n = NOTICES
+    late = and_(n.c.reply_due_at <= at, n.c.level < TOP_LEVEL)
+    not_reminded = or_(
+        n.c.reminded_at.is_(None), n.c.reminded_at < func.coalesce(n.c.escalated_at, n.c.issued_at)
+    )
+    soon = and_(n.c.reply_due_at > at, n.c.reply_due_at <= at + timedelta(hours=float(longest)), not_reminded)
+    stmt = (
+        select(
+            n.c.id,
+            n.c.task_id,
+            n.c.number,
+            n.c.level,
+            n.c.reply_due_at,
+            n.c.to_unit_id,
+            Task.programme_id,
+            Action.lead_leader_id,
+            Programme.owner_unit_id,
+        )
+        .join(Task, Task.id == n.c.task_id)
         .join(Action, Action.id == Task.action_id)
         .join(Programme, Programme.id == Task.programme_id)
-        .where(Notice.state == "open", Notice.reply_due_at <= at + timedelta(hours=float(longest)))
-        .options(lazyload(Notice.task), lazyload(Notice.to_unit))
-    ).all()
+        .where(n.c.state == "open", or_(late, soon))
+    )
+    updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    for notice, action, programme in rows:
-        cfg = service.supervision_settings(programme)
-        if notice.reply_due_at <= at:
-            if notice.level >= TOP_LEVEL:
-                continue
-            level = notice.level + 1
-            notice.level, notice.escalated_at = level, at
-            notice.reply_due_at = at + timedelta(days=float(cfg["reply_days"]))
-            to_person = action.lead_leader_id if level == 1 else None
-            to_unit = programme.owner_unit_id if level == TOP_LEVEL else None
-            detail = {
-                "number": notice.number,
-                "level": level,
-                "reply_due_at": notice.reply_due_at.isoformat(),
-            }
+    for nid, task_id, number, level, due_at, to_unit, prog_id, leader, office in session.connection().execute(
+        stmt
+    ):
+        cfg = cfgs[prog_id]
+        if due_at <= at:
+            new_level, new_due = level + 1, at + timedelta(days=float(cfg["reply_days"]))
+            updates.append({"nid": nid, "lv": new_level, "esc": at, "due": new_due, "rem": None})
             events.append(
                 _event(
-                    notice.task_id,
+                    task_id,
                     "escalation",
                     at,
-                    detail,
-                    key=f"notice:{notice.id}:escalate:{level}",
-                    unit=to_unit,
-                    person=to_person,
-                    notice=notice.id,
-                    level=level,
+                    {"number": number, "level": new_level, "reply_due_at": new_due.isoformat()},
+                    key=f"notice:{nid}:escalate:{new_level}",
+                    unit=office if new_level == TOP_LEVEL else None,
+                    person=leader if new_level == 1 else None,
+                    notice=nid,
+                    level=new_level,
                 )
             )
             result.escalations += 1
-        elif notice.reply_due_at - timedelta(hours=float(cfg["remind_before_hours"])) <= at:
-            key = f"notice:{notice.id}:remind:{notice.level}"
-            if notice.reminded_at is not None and notice.reminded_at >= (
-                notice.escalated_at or notice.issued_at
-            ):
-                continue
-            notice.reminded_at = at
-            detail = {"number": notice.number, "reply_due_at": notice.reply_due_at.isoformat()}
+        elif due_at - timedelta(hours=float(cfg["remind_before_hours"])) <= at:
+            detail = {"number": number, "reply_due_at": due_at.isoformat()}
+            key = f"notice:{nid}:remind:{level}"
             events.append(
-                _event(
-                    notice.task_id,
-                    "reminder",
-                    at,
-                    detail,
-                    key=key,
-                    unit=notice.to_unit_id,
-                    notice=notice.id,
-                    level=notice.level,
-                )
+                _event(task_id, "reminder", at, detail, key=key, unit=to_unit, notice=nid, level=level)
             )
+            updates.append({"nid": nid, "rem": at})
             result.reminders += 1
-    session.flush()
+    conn = session.connection()
+    escalated = [u for u in updates if "lv" in u]
+    if escalated:
+        stmt_e = update(n).where(n.c.id == bindparam("nid"))
+        stmt_e = stmt_e.values(
+            level=bindparam("lv"), escalated_at=bindparam("esc"), reply_due_at=bindparam("due")
+        )
+        conn.execute(stmt_e, [{k: u[k] for k in ("nid", "lv", "esc", "due")} for u in escalated])
+    reminded = [u for u in updates if "lv" not in u]
+    if reminded:
+        conn.execute(
+            update(n).where(n.c.id == bindparam("nid")).values(reminded_at=bindparam("rem")), reminded
+        )
     if events:
-        session.execute(insert(Event), events)
+        conn.execute(insert(Event), events)

@@ -6,6 +6,7 @@ leads), validates everything before writing, flushes, and audits.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -304,7 +305,7 @@ def raise_problem(
         programme_id=task.programme_id,
         action_id=task.action_id,
         task_id=task.id,
-        number=f"pending-{task.id}-{now().timestamp()}",
+        number=f"pending-{uuid.uuid4().hex}",
         source=source,
         title=title.strip(),
         description=description,

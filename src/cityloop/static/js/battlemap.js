@@ -4,7 +4,7 @@
 window.battleMap = (function () {
   const COLOURS = { green: '#16a34a', yellow: '#eab308', red: '#dc2626', done: '#2563eb' };
   const API = '/api/v1/programme';
-  let map, layer, gantt, statusChart, monthlyChart, firstFit = true, requestSeq = 0;
+  let map, layer, gantt, statusChart, monthlyChart, firstFit = true, requestSeq = 0, viewportMode = false;
 
   function textEl(tag, text, cls) {
     const e = document.createElement(tag);
@@ -29,47 +29,86 @@ window.battleMap = (function () {
     return p;
   }
 
-  function popup(row, el) {
-    const box = document.createElement('div');
-    box.appendChild(textEl('b', row.code + ' ' + row.name));
+  // The map rows carry no names: the popup asks for the one task it shows.
+  function popup(id, el) {
     const labels = JSON.parse(el.dataset.statusLabels);
-    box.appendChild(textEl('div', (labels[row.status] || row.status) + ' · ' + row.pct + '%'));
-    const a = textEl('a', el.dataset.labelOpen);
-    a.href = '/programme/tasks/' + row.id;
-    a.className = 'open-task';
+    const box = textEl('div', '', 'task-popup');
+    const details = textEl('div', '…');
+    box.appendChild(details);
+    const a = textEl('a', el.dataset.labelOpen, 'open-task');
+    a.href = '/programme/tasks/' + id;
     box.appendChild(a);
+    getJSON(API + '/tasks/' + id).then((t) => {
+      details.textContent = '';
+      details.appendChild(textEl('b', t.code + ' ' + t.name));
+      details.appendChild(textEl('div', t.responsible_unit.name + ' · ' + t.responsible_person.name));
+      details.appendChild(textEl('div', (labels[t.status] || t.status) + ' · ' + t.progress_pct + '%'));
+    }).catch((e) => { details.textContent = e.message; });
     return box;
   }
 
   function drawTasks(data, el) {
     const renderer = L.canvas({ padding: 0.3 });
+    const labels = JSON.parse(el.dataset.statusLabels);
     if (layer) layer.remove();
     layer = L.featureGroup();
-    const f = data.fields;
-    const col = Object.fromEntries(f.map((name, i) => [name, i]));
-    for (const r of data.rows) {
-      const row = Object.fromEntries(f.map((name, i) => [name, r[i]]));
-      const colour = COLOURS[row.status] || '#64748b';
-      const shape = data.shapes && data.shapes[String(row.id)];
+    const c = data.columns;
+    for (let i = 0; i < data.count; i++) {
+      const id = c.id[i];
+      const colour = COLOURS[c.status[i]] || '#64748b';
+      const shape = data.shapes && data.shapes[String(id)];
       let item;
       if (shape && shape.type.endsWith('LineString')) {
         item = L.geoJSON(shape, { renderer, style: { color: colour, weight: 4, opacity: 0.9 } });
       } else if (shape && shape.type.endsWith('Polygon')) {
         item = L.geoJSON(shape, { renderer, style: { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.35 } });
       } else {
-        item = L.circleMarker([r[col.lat], r[col.lon]], {
+        item = L.circleMarker([c.lat_e5[i] / 1e5, c.lon_e5[i] / 1e5], {
           renderer, radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.9,
         });
       }
-      item.bindTooltip(textEl('span', row.name), { sticky: true });
-      item.bindPopup(() => popup(row, el));
+      item.bindTooltip(textEl('span', c.code[i] + ' · ' + (labels[c.status[i]] || c.status[i])), { sticky: true });
+      item.bindPopup(() => popup(id, el));
       layer.addLayer(item);
     }
     layer.addTo(map);
-    if (firstFit && data.rows.length) {
+    if (firstFit && data.count) {
       map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14 });
       firstFit = false;
     }
+  }
+
+  // Too many tasks in view: one marker per grid cell with its count, coloured by its worst status;
+  // a click zooms in, and the page then asks for the tasks of the smaller view.
+  function drawClusters(data, el) {
+    const labels = JSON.parse(el.dataset.statusLabels);
+    if (layer) layer.remove();
+    layer = L.featureGroup();
+    const c = data.clusters;
+    for (let i = 0; i < c.n.length; i++) {
+      const worst = ['red', 'yellow', 'green', 'done'].find((s) => c[s][i] > 0) || 'green';
+      const size = Math.round(26 + 6 * Math.log10(c.n[i]));
+      const html = textEl('div', String(c.n[i]), 'cluster cl-' + worst);
+      html.style.width = html.style.height = html.style.lineHeight = size + 'px';
+      const ll = [c.lat_e5[i] / 1e5, c.lon_e5[i] / 1e5];
+      const marker = L.marker(ll, { icon: L.divIcon({ html, className: '', iconSize: [size, size] }) });
+      const parts = ['red', 'yellow', 'green', 'done'].filter((s) => c[s][i]).map((s) => labels[s] + ' ' + c[s][i]);
+      marker.bindTooltip(textEl('span', el.dataset.labelCluster.replace('{n}', c.n[i]) + ':' + parts.join(' · ')));
+      marker.on('click', () => map.setView(ll, Math.min(map.getZoom() + 2, 18)));
+      layer.addLayer(marker);
+    }
+    layer.addTo(map);
+    if (firstFit && c.n.length) {
+      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14 });
+      firstFit = false;
+    }
+  }
+
+  function viewParams() {
+    const b = map.getBounds();
+    const box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5));
+    const cell = (360 / Math.pow(2, map.getZoom())) * (60 / 256);
+    return 'bbox=' + box.join(',') + '&cell=' + cell.toFixed(6);
   }
 
   async function drawAreas() {
@@ -164,25 +203,38 @@ window.battleMap = (function () {
     }, true);
   }
 
-  async function refresh() {
+  // fromMove: the user panned or zoomed while the map shows clusters; only the map layer changes.
+  async function refresh(fromMove) {
     const el = document.getElementById('bmap');
     const seq = ++requestSeq;
-    const q = filters();
-    const qs = q.toString();
-    history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
-    el.classList.remove('loaded');
+    const qs = filters().toString();
+    if (!fromMove) {
+      viewportMode = false;
+      history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
+      el.classList.remove('loaded');
+    }
+    const mapQs = viewportMode ? (qs ? qs + '&' : '') + viewParams() : qs;
     const count = document.getElementById('bm-count');
     try {
-      const [data, timeline, stats] = await Promise.all([
-        getJSON(API + '/map?' + qs), getJSON(API + '/map/timeline?' + qs), getJSON(API + '/stats?' + qs),
-      ]);
-      if (seq !== requestSeq) return; // a newer filter change is already on its way
-      drawTasks(data, el);
-      drawGantt(timeline);
-      drawCharts(stats);
+      const calls = [getJSON(API + '/map?' + mapQs)];
+      if (!fromMove) calls.push(getJSON(API + '/map/timeline?' + qs), getJSON(API + '/stats?' + qs));
+      const [data, timeline, stats] = await Promise.all(calls);
+      if (seq !== requestSeq) return; // a newer request is already on its way
+      if (data.mode === 'clusters') {
+        viewportMode = true;
+        drawClusters(data, el);
+      } else {
+        drawTasks(data, el);
+      }
+      if (!fromMove) {
+        drawGantt(timeline);
+        drawCharts(stats);
+      }
       el.dataset.count = String(data.count);
+      el.dataset.mode = data.mode;
       el.dataset.filters = qs;
-      count.textContent = el.dataset.labelCount.replace('{count}', data.count);
+      const label = data.mode === 'clusters' ? el.dataset.labelClustered : el.dataset.labelCount;
+      count.textContent = label.replace('{count}', data.count);
       el.classList.add('loaded');
     } catch (e) {
       count.textContent = e.message;
@@ -214,9 +266,10 @@ window.battleMap = (function () {
     gantt.on('click', go);
     drawAreas();
     await fillUnits();
-    for (const id of ['f-action', 'f-unit', 'f-status']) document.getElementById(id).addEventListener('change', refresh);
+    for (const id of ['f-action', 'f-unit', 'f-status']) document.getElementById(id).addEventListener('change', () => refresh(false));
+    map.on('moveend', () => { if (viewportMode) refresh(true); });
     window.addEventListener('resize', () => { gantt.resize(); statusChart.resize(); monthlyChart.resize(); });
-    await refresh();
+    await refresh(false);
   }
 
   function taskMap(id) {
