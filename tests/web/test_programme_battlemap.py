@@ -66,11 +66,10 @@ def test_a_task_on_the_map_opens_its_page(page, live_server) -> None:
         """() => {
           const v = battleMap.view();
           const p = v.map.latLngToContainerPoint(v.layers.find((l) => l.getLatLng).getLatLng());
-          const box = document.getElementById('bmap').getBoundingClientRect();
-          return [box.left + p.x, box.top + p.y];
+          return [p.x, p.y];
         }"""
     )
-    page.mouse.click(x, y)
+    page.locator("#bmap").click(position={"x": x, "y": y})  # scrolls the map into view first
     page.click(".leaflet-popup a.open-task")
     page.wait_for_selector("#task-title")
     assert page.locator("#timeline li").count() >= 1

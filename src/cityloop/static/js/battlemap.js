@@ -67,7 +67,7 @@ window.battleMap = (function () {
           renderer, radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.9,
         });
       }
-      item.bindTooltip(textEl('span', c.code[i] + ' · ' + (labels[c.status[i]] || c.status[i])), { sticky: true });
+      item.bindTooltip(textEl('span', (labels[c.status[i]] || c.status[i]) + ' · ' + c.pct[i] + '%'), { sticky: true });
       item.bindPopup(() => popup(id, el));
       layer.addLayer(item);
     }
