@@ -31,6 +31,9 @@ def create_app() -> FastAPI:
     from cityloop.cases import api as cases_api
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
+    from cityloop.programme import api as programme_api
+    from cityloop.programme import api_views as programme_api_views
+    from cityloop.programme import web as programme_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])
@@ -41,6 +44,9 @@ def create_app() -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
+    app.include_router(programme_api.router)
+    app.include_router(programme_api_views.router)
+    app.include_router(programme_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

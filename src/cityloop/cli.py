@@ -92,12 +92,14 @@ def _register_domains() -> None:
     from cityloop.cases import cli as cases_cli
     from cityloop.core import cli as core_cli
     from cityloop.org import cli as org_cli
+    from cityloop.programme import cli as programme_cli
 
     app.add_typer(org_cli.users_app, name="users")
     app.add_typer(org_cli.tokens_app, name="tokens")
     app.add_typer(org_cli.org_app, name="org")
     app.add_typer(core_cli.audit_app, name="audit")
     app.add_typer(cases_cli.cases_app, name="cases")
+    app.add_typer(programme_cli.programme_app, name="programme")
 
 
 _register_domains()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.cases import demo as cases_demo
 from cityloop.org import demo as org_demo
+from cityloop.programme import demo as programme_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
@@ -20,4 +21,6 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
     cases = cases_demo.seed(session) if created else 0
     if progress is not None and cases:
         progress.print(f"cases: categories, routing rules and a month of {cases} cases")
+    if programme_demo.seed(session) and progress is not None:
+        progress.print("programme: the ten actions of 2026 with tasks, history, problems and supervision")
     return created

@@ -53,6 +53,17 @@ for _role in (
     Role.operator,
 ):
     HOME_LINKS[_role] += [("nav.units", "/admin/units")]
+# The ten actions (programme): the three tiers of the chain and the leaders.
+for _role in (Role.supervisor, Role.leader, Role.department, Role.street):
+    HOME_LINKS[_role] += [
+        ("nav.programme_map", "/programme/map"),
+        ("nav.programme_tasks", "/programme/tasks"),
+        ("nav.programme_problems", "/programme/problems"),
+        ("nav.programme_notices", "/programme/notices"),
+        ("nav.programme_evaluation", "/programme/evaluation"),
+        ("nav.programme_weekly", "/programme/reports/weekly"),
+    ]
+HOME_LINKS[Role.supervisor] += [("nav.programme_ledger", "/programme/ledger")]
 
 
 class LoginRequired(Exception):

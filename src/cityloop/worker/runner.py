@@ -24,7 +24,10 @@ from cityloop.core.db import session_scope
 log = logging.getLogger("cityloop.worker")
 
 # Modules whose import registers jobs. Each domain that has background work adds its jobs module here.
-JOB_MODULES: list[str] = ["cityloop.cases.jobs"]
+JOB_MODULES: list[str] = [
+    "cityloop.cases.jobs",
+    "cityloop.programme.jobs",
+]
 
 
 @dataclass(frozen=True)

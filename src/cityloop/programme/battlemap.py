@@ -1,0 +1,296 @@
+"""挂图作战: the compact data behind the battle map, its Gantt timeline and its progress charts.
+
+The map endpoint sends rows, not objects ("fields" names the columns once): 2,000 tasks are a few
+hundred kilobytes and one indexed query, so the page can refetch on every filter change.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
+
+from sqlalchemy import Integer, Table, case, func, select
+from sqlalchemy import cast as cast_
+from sqlalchemy.orm import Session
+
+from cityloop.core.db import is_postgresql
+from cityloop.core.errors import ValidationFailed
+from cityloop.core.permissions import Principal
+from cityloop.org.models import Person, Unit
+from cityloop.programme import permissions as perm
+from cityloop.programme import service
+from cityloop.programme.models import Action, Milestone, Programme, Status, Task
+from cityloop.programme.service import TaskQuery
+
+SEVERITY = {Status.red: 0, Status.yellow: 1, Status.green: 2, Status.done: 3}
+TASKS = cast(Table, Task.__table__)
+
+
+def _round(coords: Any) -> Any:
+    if isinstance(coords, list | tuple):
+        if coords and isinstance(coords[0], int | float):
+            return [round(float(c), 5) for c in coords[:2]]
+        return [_round(c) for c in coords]
+    return coords
+
+
+@dataclass
+class Viewport:
+    """What part of the map the page shows: a bounding box (lon/lat degrees) and the cluster cell."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    cell: float = 0.02  # degrees; the page sends about 60 screen pixels' worth for its zoom
+    max_points: int = 3000  # above this many tasks in view, clusters are sent instead of points
+
+    @classmethod
+    def parse(cls, bbox: str | None, cell: float | None, max_points: int | None) -> Viewport:
+        box = None
+        if bbox:
+            try:
+                w, s, e, n = (float(v) for v in bbox.split(","))
+            except ValueError:
+                raise ValidationFailed("error.programme.bbox_invalid", field="bbox") from None
+            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                raise ValidationFailed("error.programme.bbox_invalid", field="bbox")
+            box = (w, s, e, n)
+        return cls(box, max(cell or 0.02, 1e-5), max_points or 3000)
+
+
+def map_data(
+    session: Session,
+    *,
+    principal: Principal,
+    query: TaskQuery,
+    shapes: bool = True,
+    view: Viewport | None = None,
+) -> dict[str, Any]:
+    """The tasks with a place under the filters. Up to ``max_points`` of them come column by
+    column (``mode`` "tasks"); more than that in view come as clusters per grid cell with their
+    counts by status (``mode`` "clusters"), so the page stays readable and the answer small.
+
+    Coordinates are integers of 1e-5 degree (about a metre). Names are not sent: a popup asks for
+    the one task it shows."""
+    principal.require(perm.READ)
+    view = view or Viewport()
+    t = TASKS
+    conds = [t.c.lon.is_not(None), *service.task_conditions(principal, query)]
+    if view.bbox:
+        w, s_, e, n = view.bbox
+        conds += [t.c.lon >= w, t.c.lon <= e, t.c.lat >= s_, t.c.lat <= n]
+    conn = session.connection()
+    total = conn.execute(select(func.count()).select_from(t).where(*conds)).scalar() or 0
+    if total > view.max_points:
+        return _clusters(session, conds, total, view.cell)
+    stmt = select(
+        t.c.id,
+        t.c.action_id,
+        t.c.responsible_unit_id,
+        t.c.status,
+        t.c.place_kind,
+        t.c.lon,
+        t.c.lat,
+        t.c.progress_pct,
+    ).where(*conds)
+    rows = conn.execute(stmt.order_by(t.c.id)).all()
+    cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(8)]
+    data: dict[str, Any] = {
+        "mode": "tasks",
+        "count": len(rows),
+        "columns": {
+            "id": cols[0],
+            "action": cols[1],
+            "unit": cols[2],
+            "status": cols[3],
+            "kind": cols[4],
+            "lon_e5": [round(v * 1e5) for v in cols[5]],
+            "lat_e5": [round(v * 1e5) for v in cols[6]],
+            "pct": [round(v) for v in cols[7]],
+        },
+    }
+    if shapes:
+        data["shapes"] = _shapes(session, [r[0] for r in rows if r[4] and r[4] != "Point"])
+    return data
+
+
+def _clusters(session: Session, conds: list[Any], total: int, cell: float) -> dict[str, Any]:
+    t = TASKS
+    gx: Any
+    gy: Any
+    if is_postgresql(session):
+        gx, gy = func.floor((t.c.lon + 180) / cell), func.floor((t.c.lat + 90) / cell)
+    else:  # shifted to be positive, so truncation is the floor
+        gx, gy = cast_((t.c.lon + 180) / cell, Integer), cast_((t.c.lat + 90) / cell, Integer)
+    counts = [func.sum(case((t.c.status == s.value, 1), else_=0)) for s in Status]
+    stmt = select(func.count(), func.avg(t.c.lon), func.avg(t.c.lat), *counts).where(*conds).group_by(gx, gy)
+    rows = session.connection().execute(stmt).all()
+    out: dict[str, list[Any]] = {"n": [], "lon_e5": [], "lat_e5": [], **{s.value: [] for s in Status}}
+    for n, lon, lat, *by_status in rows:
+        out["n"].append(int(n))
+        out["lon_e5"].append(round(float(lon) * 1e5))
+        out["lat_e5"].append(round(float(lat) * 1e5))
+        for s, k in zip(Status, by_status, strict=True):
+            out[s.value].append(int(k or 0))
+    return {"mode": "clusters", "count": total, "cell": cell, "clusters": out}
+
+
+def _shapes(session: Session, ids: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for chunk in range(0, len(ids), 5000):
+        part = ids[chunk : chunk + 5000]
+        for tid, place in session.execute(select(Task.id, Task.place).where(Task.id.in_(part))):
+            if place:
+                out[str(tid)] = {"type": place["type"], "coordinates": _round(place["coordinates"])}
+    return out
+
+
+def legend(session: Session, *, programme: Programme, principal: Principal) -> dict[str, Any]:
+    """Names for the ids in the map rows: actions, and the units that carry tasks in scope."""
+    actions = service.list_actions(session, programme=programme)
+    stmt = select(Unit.id, Unit.code, Unit.name, Unit.kind).where(
+        Unit.id.in_(select(Task.responsible_unit_id).where(Task.programme_id == programme.id))
+    )
+    scope = perm.task_filter(principal)
+    if scope is not None:
+        stmt = stmt.where(Unit.id.in_(select(Task.responsible_unit_id).where(scope)))
+    units = session.execute(stmt.order_by(Unit.kind, Unit.name)).all()
+    return {
+        "actions": [{"id": a.id, "code": a.code, "name": a.name, "visions": a.visions} for a in actions],
+        "units": [{"id": u.id, "code": u.code, "name": u.name, "kind": u.kind} for u in units],
+    }
+
+
+@dataclass
+class TimelineRow:
+    id: int
+    code: str
+    name: str
+    status: str
+    starts_on: date
+    due_on: date
+    person: str
+    milestones: list[dict[str, Any]]
+
+
+def timeline(session: Session, *, principal: Principal, query: TaskQuery, limit: int = 60) -> dict[str, Any]:
+    """The Gantt beside the map: the most urgent tasks under the filters, with their milestones."""
+    principal.require(perm.READ)
+    base = select(Task.id)
+    for cond in service.task_conditions(principal, query):
+        base = base.where(cond)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    severity = case({s.value: rank for s, rank in SEVERITY.items()}, value=Task.status, else_=9)
+    stmt = (
+        select(Task.id, Task.code, Task.name, Task.status, Task.starts_on, Task.due_on, Person.name)
+        .join(Person, Person.id == Task.responsible_person_id)
+        .where(Task.id.in_(base))
+        .order_by(severity, Task.due_on, Task.id)
+        .limit(limit)
+    )
+    rows = session.execute(stmt).all()
+    ms: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if rows:
+        q = (
+            select(Milestone.task_id, Milestone.seq, Milestone.name, Milestone.due_on, Milestone.done_on)
+            .where(Milestone.task_id.in_([r[0] for r in rows]))
+            .order_by(Milestone.task_id, Milestone.seq)
+        )
+        for tid, seq, name, due_on, done_on in session.execute(q):
+            ms[tid].append(
+                {
+                    "seq": seq,
+                    "name": name,
+                    "due_on": due_on.isoformat(),
+                    "done_on": done_on.isoformat() if done_on else None,
+                }
+            )
+    tasks = [
+        {
+            "id": r[0],
+            "code": r[1],
+            "name": r[2],
+            "status": r[3],
+            "starts_on": r[4].isoformat(),
+            "due_on": r[5].isoformat(),
+            "person": r[6],
+            "milestones": ms.get(r[0], []),
+        }
+        for r in rows
+    ]
+    return {"total": total, "shown": len(tasks), "tasks": tasks}
+
+
+def stats(
+    session: Session, *, principal: Principal, query: TaskQuery, programme: Programme
+) -> dict[str, Any]:
+    """Per action: tasks by colour, mean progress, and milestones planned vs done per month."""
+    principal.require(perm.READ)
+    conds = service.task_conditions(principal, query)
+    by_status = select(Task.action_id, Task.status, func.count(), func.avg(Task.progress_pct)).group_by(
+        Task.action_id, Task.status
+    )
+    for cond in conds:
+        by_status = by_status.where(cond)
+    actions = {a.id: a for a in service.list_actions(session, programme=programme)}
+    per_action: dict[int, dict[str, Any]] = {
+        a.id: {
+            "id": a.id,
+            "name": a.name,
+            "counts": {s.value: 0 for s in Status},
+            "progress": 0.0,
+            "tasks": 0,
+        }
+        for a in actions.values()
+    }
+    for action_id, status, count, avg in session.execute(by_status):
+        if action_id not in per_action:
+            continue
+        entry = per_action[action_id]
+        entry["progress"] = (entry["progress"] * entry["tasks"] + float(avg or 0) * count) / (
+            entry["tasks"] + count
+        )
+        entry["tasks"] += count
+        entry["counts"][status] = count
+    visible = select(Task.id)
+    for cond in conds:
+        visible = visible.where(cond)
+    planned, done = _monthly(session, visible, programme.year)
+    for entry in per_action.values():
+        entry["progress"] = round(entry["progress"], 1)
+    return {
+        "actions": [e for e in per_action.values() if e["tasks"]],
+        "months": list(range(1, 13)),
+        "planned": planned,
+        "done": done,
+    }
+
+
+def _month_key(session: Session, column: Any) -> Any:
+    """'YYYY-MM' of a date column: a substring on SQLite (dates are ISO text there, and strftime
+    over every milestone is slow), to_char on PostgreSQL."""
+    if is_postgresql(session):
+        return func.to_char(column, "YYYY-MM")
+    return func.substr(column, 1, 7)
+
+
+def _monthly(session: Session, visible: Any, year: int) -> tuple[list[int], list[int]]:
+    """Milestones planned and done per month of ``year``, in one pass over the milestones."""
+    due_key, done_key = _month_key(session, Milestone.due_on), _month_key(session, Milestone.done_on)
+    stmt = (
+        select(due_key, done_key, func.count())
+        .where(Milestone.task_id.in_(visible))
+        .group_by(due_key, done_key)
+    )
+    planned, done = [0] * 12, [0] * 12
+    prefix = f"{year:04d}-"
+    for due_month, done_month, n in session.connection().execute(stmt):
+        if due_month and due_month.startswith(prefix):
+            planned[int(due_month[5:7]) - 1] += int(n)
+        if done_month and done_month.startswith(prefix):
+            done[int(done_month[5:7]) - 1] += int(n)
+    return planned, done
+
+
+def action_of(session: Session, *, programme: Programme, ref: str | None) -> Action | None:
+    return service.find_action(session, programme=programme, ref=ref) if ref else None
