@@ -2,3 +2,4 @@
 
 from cityloop.core import audit  # noqa: F401
 from cityloop.org import models  # noqa: F401
+from cityloop.twin import models as twin_models  # noqa: F401
