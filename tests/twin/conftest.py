@@ -18,6 +18,16 @@ def net_path(name: str) -> Path:
     return Path(wntr.library.model_library.get_filepath(name))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Any:
+    """Rolled-back tests reuse ids: per-process caches keyed by id must not outlive a test."""
+    from cityloop.twin import impact
+
+    impact._topologies.clear()
+    yield
+    impact._topologies.clear()
+
+
 @pytest.fixture
 def place() -> Any:
     from cityloop.twin.placement import Placement
@@ -77,7 +87,7 @@ def gas_json(*, bad: str | None = None) -> bytes:
         for i in range(4):
             length = -0.05 if bad == "negative" and i == 2 else 0.05
             pp.create_pipe_from_parameters(
-                net, js[i], js[i + 1], length_km=length, diameter_m=0.08, name=f"GP{i}"
+                net, js[i], js[i + 1], length_km=length, inner_diameter_mm=80, name=f"GP{i}"
             )
         for i, j in enumerate((2, 3, 4)):
             pp.create_sink(net, js[j], mdot_kg_per_s=0.002, name=f"H{i}")
