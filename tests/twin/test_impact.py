@@ -86,9 +86,10 @@ def test_leak_candidates_rank_pipes_near_the_pressure_drop_first(db) -> None:
 
 def test_drainage_design_storm_floods_nodes_with_volume_and_duration(db, place) -> None:
     unit = org.find_unit(db, ref="util-drain")
+    data = (DEMO_DATA / "drainage_demo.inp").read_bytes()
     net = networks.import_network(
-        db, actor=Actor("t"), kind="drainage", name="drain", data=(DEMO_DATA / "drainage_demo.inp").read_bytes(),
-        file_name="d.inp", unit=unit, placement=place,
+        db, actor=Actor("t"), kind="drainage", name="drain", data=data, file_name="d.inp", unit=unit,
+        placement=place,
     )  # fmt: skip
     light = impact.drainage_plan(db, network=net, rain_mm=15, hours=2)
     heavy = impact.drainage_plan(db, network=net, rain_mm=100, hours=2)

@@ -44,7 +44,7 @@ def leak_impact(
         pandapipes.create_sink(net, junction=junction_index, mdot_kg_per_s=leak_kg_s, name="cityloop-leak")
     _solve(net)
     refs = customer_refs or {}
-    customers = []
+    customers: list[dict[str, Any]] = []
     for idx, row in net.sink.iterrows():
         if row["name"] == "cityloop-leak":
             continue

@@ -223,10 +223,10 @@ def rank_leak_pipes(
         if s_norm == 0:
             continue
         node_score[junction] = dot / (r_norm * s_norm) if len(use) >= 3 else dot / r_norm
-    pipes = []
+    scored: list[tuple[float, str, str, str]] = []
     for ref, a, b in links:
         score = max(node_score.get(a, -math.inf), node_score.get(b, -math.inf))
         if score > -math.inf:
-            pipes.append({"pipe": ref, "score": round(score, 4), "nodes": [a, b]})
-    pipes.sort(key=lambda p: -p["score"])
-    return pipes[:top]
+            scored.append((score, ref, a, b))
+    scored.sort(key=lambda p: -p[0])
+    return [{"pipe": ref, "score": round(score, 4), "nodes": [a, b]} for score, ref, a, b in scored[:top]]

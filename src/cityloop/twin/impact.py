@@ -277,7 +277,7 @@ def gas_plan(
         sources=topo.sources,
     )
     link_index = {ref: e.props.get("index") for ref, e in _link_props(session, network).items()}
-    pipes = [link_index[ref] for ref in iso["segment_links"] if link_index.get(ref) is not None]
+    pipes = [int(i) for ref in iso["segment_links"] if (i := link_index.get(ref)) is not None]
     refs = {c["index"]: c["ref"] for c in topo.customers if c.get("index") is not None}
     try:
         result = gas.leak_impact(
