@@ -24,7 +24,7 @@ from cityloop.core.db import session_scope
 log = logging.getLogger("cityloop.worker")
 
 # Modules whose import registers jobs. Each domain that has background work adds its jobs module here.
-JOB_MODULES: list[str] = []
+JOB_MODULES: list[str] = ["cityloop.twin.jobs"]
 
 
 @dataclass(frozen=True)
