@@ -30,6 +30,8 @@ def create_app() -> FastAPI:
 
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
+    from cityloop.twin import api as twin_api
+    from cityloop.twin import web as twin_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])
@@ -39,6 +41,8 @@ def create_app() -> FastAPI:
     app.include_router(org_api.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
+    app.include_router(twin_api.router)
+    app.include_router(twin_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cityloop.org import demo as org_demo
+from cityloop.twin import demo as twin_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
@@ -16,4 +17,6 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
         progress.print(
             "organisation: district, streets/towns, grid cells, departments, task forces, accounts"
         )
+    if twin_demo.seed(session) and progress is not None:
+        progress.print("digital twin: Net3 water, SWMM drainage and pandapipes gas networks with sensors")
     return created

@@ -21,11 +21,13 @@ def net_path(name: str) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Any:
     """Rolled-back tests reuse ids: per-process caches keyed by id must not outlive a test."""
-    from cityloop.twin import impact
+    from cityloop.twin import api, impact
 
     impact._topologies.clear()
+    api._INGESTOR.reset()
     yield
     impact._topologies.clear()
+    api._INGESTOR.reset()
 
 
 @pytest.fixture

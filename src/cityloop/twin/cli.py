@@ -168,3 +168,43 @@ def precompute_cmd(network: str = typer.Option(..., "--network")) -> None:
         net = networks.get_network(session, name=network)
         for kind, seconds in impact.precompute(session, network=net).items():
             console.print(f"{kind}: {seconds:.2f} s")
+
+
+@twin_app.command("simulate")
+@cli_errors
+def simulate_cmd(
+    scenario: str = typer.Option("normal", "--scenario", help="normal, leak, rainstorm or gas-leak"),
+    minutes: int = typer.Option(60, "--minutes", min=1, max=24 * 60, help="simulated minutes, ending now"),
+    via: str = typer.Option("db", "--via", help="db (same ingest code, no broker), mqtt or http"),
+    broker: str = typer.Option(None, "--broker", help="mqtt://HOST:PORT for --via mqtt"),
+    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="server for --via http"),
+    token: str = typer.Option(None, "--token", help="operator/admin bearer token for --via http"),
+    leak_at: str = typer.Option("153", "--leak-at", help="leak scenario: the junction that leaks"),
+    realtime: bool = typer.Option(False, "--realtime", help="one simulated minute per second"),
+    run_jobs: bool = typer.Option(True, "--run-jobs/--no-jobs", help="then run the twin worker jobs once"),
+) -> None:
+    """Feed the demo sensors from the engines (EPANET, SWMM, a gas-leak curve)."""
+    from cityloop.config import get_settings
+    from cityloop.core.db import session_scope
+    from cityloop.twin import simulate
+
+    if scenario not in simulate.SCENARIOS:
+        raise fail(f"--scenario must be one of {', '.join(simulate.SCENARIOS)}")
+    with session_scope(write=False) as session:
+        items = simulate.readings(session, scenario=scenario, minutes=minutes, leak_at=leak_at)
+    if via == "mqtt":
+        count = simulate.publish_mqtt(items, broker or get_settings().mqtt_broker, realtime=realtime)
+    elif via == "http":
+        if not token:
+            raise fail("--via http needs --token (cityloop tokens create --username operator)")
+        count = simulate.publish_http(items, url, token, realtime=realtime)
+    elif via == "db":
+        count = simulate.store_direct(items)
+    else:
+        raise fail("--via must be db, mqtt or http")
+    console.print(f"{scenario}: {len(items)} readings for {minutes} min sent via {via} ({count})")
+    if run_jobs:
+        from cityloop.worker.runner import run_once
+
+        for name, done in run_once({"twin.warning_cases", "twin.model_check"}).items():
+            console.print(f"{name}: {done}")

@@ -160,11 +160,14 @@ def model_check(session: Session) -> int:
     changed = 0
     fresh = now() - timedelta(minutes=15)
     for network in session.execute(select(Network).where(Network.kind == "water")).scalars().all():
+        stmt = select(Sensor).where(
+            Sensor.network_id == network.id, Sensor.kind == "pressure", Sensor.active.is_(True)
+        )
         sensors = [
-            s for s in session.execute(
-                select(Sensor).where(Sensor.network_id == network.id, Sensor.kind == "pressure", Sensor.active.is_(True))
-            ).scalars() if s.asset_ref and "deviation" in rules_for(s.kind, s.rules, _rules_path())
-        ]  # fmt: skip
+            s
+            for s in session.execute(stmt).scalars()
+            if s.asset_ref and "deviation" in rules_for(s.kind, s.rules, _rules_path())
+        ]
         if not sensors:
             continue
         try:

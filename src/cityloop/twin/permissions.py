@@ -9,4 +9,4 @@ TWIN_READ = register("twin.read", STAFF)
 TWIN_WRITE = register("twin.write", {Role.admin, Role.operator})
 # Sensor gateways post readings with an operator (or admin) account's token.
 TELEMETRY_WRITE = register("twin.telemetry", {Role.admin, Role.operator})
-DEAD_LETTERS_READ = register("twin.dead_letters", {Role.admin, Role.supervisor, Role.operator})
+DEAD_LETTERS_READ = register("twin.dead_letters", {Role.admin, Role.supervisor})

@@ -53,6 +53,8 @@ for _role in (
     Role.operator,
 ):
     HOME_LINKS[_role] += [("nav.units", "/admin/units")]
+for _role in (Role.operator, Role.admin, Role.supervisor, Role.leader, Role.dispatcher):
+    HOME_LINKS[_role].insert(1, ("nav.twin", "/twin"))
 
 
 class LoginRequired(Exception):
