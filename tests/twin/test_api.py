@@ -42,17 +42,18 @@ def test_operator_sees_only_their_utility_and_district_roles_see_all(client, tok
     db.commit()
     water_op = token_for("operator")  # the demo operator belongs to util-water
     names = [x["name"] for x in client.get("/api/v1/twin/networks", headers=water_op).json()]
-    assert names == ["net1"]
+    assert names == ["demo-water", "net1"]  # the demo's Net3 and this test's Net1
     assert client.get("/api/v1/twin/networks/gasnet", headers=water_op).status_code == 404
     assert client.get("/api/v1/twin/networks/gasnet/geojson", headers=water_op).status_code == 404
-    assert [s["code"] for s in client.get("/api/v1/twin/sensors", headers=water_op).json()] == ["P-22"]
+    codes = [s["code"] for s in client.get("/api/v1/twin/sensors", headers=water_op).json()]
+    assert "P-22" in codes and "GAS-1" not in codes and all(c.startswith(("P-", "W-")) for c in codes)
     assert client.get("/api/v1/twin/sensors/GAS-1/readings", headers=water_op).status_code == 404
     r = client.post("/api/v1/twin/networks/gasnet/impact", headers=water_op, json={"junction": "G3"})
     assert r.status_code == 404
     everyone = {
         x["name"] for x in client.get("/api/v1/twin/networks", headers=token_for("dispatcher")).json()
     }
-    assert everyone == {"net1", "gasnet"}
+    assert everyone == {"net1", "gasnet", "demo-water", "demo-drainage", "demo-gas"}
     assert client.get("/api/v1/twin/networks", headers=token_for("street")).json() == []
     citizen = client.get("/api/v1/twin/networks", headers=token_for("citizen"))
     assert citizen.status_code == 403
@@ -140,12 +141,13 @@ def test_sensor_registration_and_network_upload_are_scoped(client, token_for, db
     _gas_operator(db)
     db.commit()
     water_op = token_for("operator")
+    sensors_before = n(db, Sensor)
     r = client.post(
         "/api/v1/twin/sensors",
         headers=water_op,
         json={"code": "X1", "kind": "gas", "network": "gasnet", "asset": "G2"},
     )
-    assert r.status_code == 404 and n(db, Sensor) == 0
+    assert r.status_code == 404 and n(db, Sensor) == sensors_before
     r = client.post(
         "/api/v1/twin/sensors",
         headers=token_for("gasop"),

@@ -32,10 +32,8 @@ def test_bad_model_is_one_line_exit_2_and_nothing_imported(db, tmp_path) -> None
     bad = tmp_path / "bad.inp"
     bad.write_text(net_path("Net1").read_text().replace("10530", "-10530", 1))
     before = db.scalar(select(func.count()).select_from(Element))
-    r = runner.invoke(
-        app, ["twin", "import", "--kind", "water", "--inp", str(bad), "--name", "bad", "--origin", "106.5,29.5",
-              "--scale", "5"],
-    )  # fmt: skip
+    args = ["--inp", str(bad), "--name", "bad", "--origin", "106.5,29.5", "--scale", "5"]
+    r = runner.invoke(app, ["twin", "import", "--kind", "water", *args])
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "error:" in lines[0] and "PIPES" in lines[0] and "length" in lines[0]
