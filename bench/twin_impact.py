@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import _twin_common as common  # noqa: E402
+import _twin_common as common
 
 SHARED = common.ROOT.parent / "shared" / "data" / "twin"
 
@@ -69,7 +69,8 @@ def run(dialect: str, pipes: int) -> None:
             stored = {p.kind.split(":")[0]: p.seconds for p in s.scalars(select(Precompute))}
         print(
             f"[{dialect}] precompute: valve segments {stored.get('valve_segments', 0):.2f} s "
-            f"({net.summary['valves']} generated valves), leak signatures {stored.get('leak_signatures', 0):.2f} s "
+            f"({net.summary['valves']} generated valves), "
+            f"leak signatures {stored.get('leak_signatures', 0):.2f} s "
             f"(782 junction leaks × 33 sensors); total {sum(timings.values()):.2f} s",
             flush=True,
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import _twin_common as common  # noqa: E402
+import _twin_common as common
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -207,17 +207,18 @@ def main() -> None:
         common.operator_unit(url)
         try:
             m = mqtt_run(url, args)
+            offered = f"{args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}"
             print(
-                f"[{dialect}] MQTT {args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}: "
-                f"published {m['published_readings']} ({m['publish_rate']:.0f}/s), stored {m['stored_readings']} "
-                f"end-to-end {m['end_to_end_rate']:.0f} readings/s, lost {m['lost']}; warning latency "
-                f"p50 {m['latency_p50_s']:.3f} s p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
+                f"[{dialect}] MQTT {offered}: published {m['published_readings']} ({m['publish_rate']:.0f}/s), "
+                f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
+                f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
+                f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
                 flush=True,
             )
             h = http_run(url, args)
             print(
-                f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: {h['http_readings']} "
-                f"stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s",
+                f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: "
+                f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s",
                 flush=True,
             )
         finally:
