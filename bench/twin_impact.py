@@ -52,8 +52,9 @@ def run(dialect: str, pipes: int) -> None:
         common.operator_unit(url)
         started = time.perf_counter()
         with session_scope(url) as s:
+            data = (SHARED / "L-TOWN.inp").read_bytes()
             net = networks.import_network(
-                s, actor=Actor("bench"), kind="water", name="ltown", data=(SHARED / "L-TOWN.inp").read_bytes(),
+                s, actor=Actor("bench"), kind="water", name="ltown", data=data,
                 file_name="L-TOWN.inp", unit=org.find_unit(s, ref="util-water"),
                 placement=Placement.from_options(crs=None, origin=(106.45, 29.45), scale=1.0),
             )  # fmt: skip

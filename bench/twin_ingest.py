@@ -209,7 +209,8 @@ def main() -> None:
             m = mqtt_run(url, args)
             offered = f"{args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}"
             print(
-                f"[{dialect}] MQTT {offered}: published {m['published_readings']} ({m['publish_rate']:.0f}/s), "
+                f"[{dialect}] MQTT {offered}: published {m['published_readings']} "
+                f"({m['publish_rate']:.0f}/s), "
                 f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
                 f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
                 f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
