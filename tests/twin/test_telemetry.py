@@ -85,3 +85,21 @@ def test_a_new_process_rebuilds_state_from_stored_readings(db, net1) -> None:
     fresh.ingest(db, parse_http([{"sensor": "P-22", "ts": iso(1), "value": 40}]), channel="http")
     rate = db.scalars(select(TwinWarning).where(TwinWarning.cause == "rate")).all()
     assert len(rate) == 1 and rate[0].level == "orange"
+
+
+def test_one_big_batch_catches_a_spike_inside_it_and_a_stuck_sensor(db, net1) -> None:
+    add_sensor(db, "P-22", "pressure", net1, "22")
+    add_sensor(db, "P-31", "pressure", net1, "31")
+    ing = Ingestor(actor=Actor("test"))
+    wobble = [{"sensor": "P-22", "ts": iso(i), "value": 40 + (i % 5) * 0.3} for i in range(200)]
+    wobble[100]["value"] = 60.0  # a 20 m jump for one minute: rate warning, inside the batch
+    stuck = [{"sensor": "P-31", "ts": iso(i), "value": 42.0} for i in range(200)]
+    ing.ingest(db, parse_http(wobble + stuck), channel="http")
+    causes = {(w.sensor.code, w.cause) for w in db.scalars(select(TwinWarning))}
+    assert causes == {("P-22", "rate"), ("P-31", "flat")}
+    rate = db.scalar(select(TwinWarning).where(TwinWarning.cause == "rate"))
+    assert rate.status == "resolved"  # normal again 10 minutes after the spike, within the batch
+    quiet = [{"sensor": "P-22", "ts": iso(300 + i), "value": 40 + (i % 5) * 0.3} for i in range(200)]
+    before = n(db, WarningEvent)
+    ing.ingest(db, parse_http(quiet), channel="http")
+    assert n(db, TwinWarning) == 2 and n(db, WarningEvent) == before  # a quiet batch changes nothing
