@@ -98,7 +98,8 @@ def run(dialect: str, pipes: int) -> None:
         print(
             f"[{dialect}] pipe impact plan over {pipes} random pipes: mean {statistics.mean(times):.3f} s, "
             f"max {max(times):.3f} s; first plan after a process restart (topology reload) {cold:.3f} s; "
-            f"valves to close {min(valves)}–{max(valves)}, customers cut off {min(customers)}–{max(customers)}",
+            f"valves to close {min(valves)}–{max(valves)}, "
+            f"customers cut off {min(customers)}–{max(customers)}",
             flush=True,
         )
     finally:
