@@ -77,8 +77,10 @@ _copies = [0]
 
 def copy_database(template: str) -> str:
     """A fresh, independent copy of the seeded database; returns its URL."""
-    from cityloop.core.db import reset_engines
+    from cityloop.core.db import get_engine, reset_engines
 
+    # The `db` fixture's pooled connection to the template would block CREATE DATABASE … TEMPLATE.
+    get_engine(template).dispose()
     reset_engines()
     n = _copies[0]
     _copies[0] += 1

@@ -34,6 +34,8 @@ def create_app() -> FastAPI:
     from cityloop.programme import api as programme_api
     from cityloop.programme import api_views as programme_api_views
     from cityloop.programme import web as programme_web
+    from cityloop.twin import api as twin_api
+    from cityloop.twin import web as twin_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])
@@ -47,6 +49,8 @@ def create_app() -> FastAPI:
     app.include_router(programme_api.router)
     app.include_router(programme_api_views.router)
     app.include_router(programme_web.router)
+    app.include_router(twin_api.router)
+    app.include_router(twin_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -93,6 +93,7 @@ def _register_domains() -> None:
     from cityloop.core import cli as core_cli
     from cityloop.org import cli as org_cli
     from cityloop.programme import cli as programme_cli
+    from cityloop.twin import cli as twin_cli
 
     app.add_typer(org_cli.users_app, name="users")
     app.add_typer(org_cli.tokens_app, name="tokens")
@@ -100,6 +101,7 @@ def _register_domains() -> None:
     app.add_typer(core_cli.audit_app, name="audit")
     app.add_typer(cases_cli.cases_app, name="cases")
     app.add_typer(programme_cli.programme_app, name="programme")
+    app.add_typer(twin_cli.twin_app, name="twin")
 
 
 _register_domains()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # Where the worker sleeps between scans.
     worker_interval_seconds: float = 5.0
+    # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults) and the MQTT broker.
+    twin_rules_file: Path | None = None
+    mqtt_broker: str = "mqtt://127.0.0.1:1883"
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"
     # Cases (一口响应). Tracking numbers read PREFIX-YEAR-NNNNNN.

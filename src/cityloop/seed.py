@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from cityloop.cases import demo as cases_demo
 from cityloop.org import demo as org_demo
 from cityloop.programme import demo as programme_demo
+from cityloop.twin import demo as twin_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
@@ -23,4 +24,6 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
         progress.print(f"cases: categories, routing rules and a month of {cases} cases")
     if programme_demo.seed(session) and progress is not None:
         progress.print("programme: the ten actions of 2026 with tasks, history, problems and supervision")
+    if twin_demo.seed(session) and progress is not None:
+        progress.print("digital twin: Net3 water, SWMM drainage and pandapipes gas networks with sensors")
     return created

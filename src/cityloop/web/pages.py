@@ -64,6 +64,8 @@ for _role in (Role.supervisor, Role.leader, Role.department, Role.street):
         ("nav.programme_weekly", "/programme/reports/weekly"),
     ]
 HOME_LINKS[Role.supervisor] += [("nav.programme_ledger", "/programme/ledger")]
+for _role in (Role.operator, Role.admin, Role.supervisor, Role.leader, Role.dispatcher):
+    HOME_LINKS[_role].insert(1, ("nav.twin", "/twin"))
 
 
 class LoginRequired(Exception):

@@ -27,6 +27,7 @@ log = logging.getLogger("cityloop.worker")
 JOB_MODULES: list[str] = [
     "cityloop.cases.jobs",
     "cityloop.programme.jobs",
+    "cityloop.twin.jobs",
 ]
 
 

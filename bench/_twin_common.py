@@ -1,0 +1,122 @@
+"""Shared set-up for the twin benchmarks: a fresh database (SQLite file or PostgreSQL), a private
+Mosquitto, an operator unit and sensors. Not a benchmark itself (leading underscore)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("CITYLOOP_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_database(dialect: str, name: str) -> str:
+    """Create an empty, migrated database; returns its SQLAlchemy URL."""
+    from cityloop.core.migrate import upgrade
+
+    if dialect == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='cityloop-bench-')}/{name}.db"
+    else:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        base, _, _ = PG_ADMIN.rpartition("/")
+        url = f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    upgrade(url)
+    return url
+
+
+def drop_database(dialect: str, name: str) -> None:
+    from cityloop.core.db import reset_engines
+
+    reset_engines()
+    if dialect == "postgresql":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def operator_unit(url: str) -> None:
+    """A district with the water operator unit (what the benchmarks need of the organisation)."""
+    from cityloop.core.audit import Actor
+    from cityloop.core.db import session_scope
+    from cityloop.org import service as org
+
+    with session_scope(url) as s:
+        district = org.create_unit(
+            s, actor=Actor("bench"), code="500107", name="九龙坡区", kind="district", parent=None
+        )
+        org.create_unit(
+            s, actor=Actor("bench"), code="util-water", name="供水运营单位", kind="utility", parent=district
+        )
+
+
+def sensors(url: str, codes: list[str], kind: str = "pressure") -> None:
+    from sqlalchemy import insert
+
+    from cityloop.core.db import session_scope
+    from cityloop.org import service as org
+    from cityloop.twin.models import Sensor
+
+    with session_scope(url) as s:
+        unit = org.find_unit(s, ref="util-water")
+        s.execute(
+            insert(Sensor),
+            [
+                {"code": c, "kind": kind, "measure_unit": "m", "unit_id": unit.id, "lon": 106.5, "lat": 29.5,
+                 "rules": {}, "active": True}
+                for c in codes
+            ],
+        )  # fmt: skip
+
+
+class Mosquitto:
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="cityloop-bench-mqtt-"))
+        self.port = free_port()
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.folder}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+            "max_inflight_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "")
+        )
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def cityloop(*args: str, url: str) -> subprocess.Popen[bytes]:
+    """``cityloop ARGS`` as a separate process on the given database."""
+    env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cityloop", *args], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip

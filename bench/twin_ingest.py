@@ -1,0 +1,230 @@
+"""Telemetry throughput: MQTT → rules → database, warning latency, and the HTTP batch.
+
+    python bench/twin_ingest.py [--db sqlite|postgresql|both] [--seconds 60] [--rate 12000]
+
+MQTT: one publisher process sends QoS 1 messages of ``--per-message`` readings (a gateway's batch)
+at ``--rate`` readings/s for ``--seconds`` to a private Mosquitto; ``cityloop twin ingest-mqtt``
+stores them. Each second one extra message carries a red low-pressure reading for a fresh sensor,
+so warning latency = warning stored_at − publish time. HTTP: ``cityloop serve`` takes batches of
+``--http-batch`` readings from two client threads. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import _twin_common as common
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from cityloop.core.db import session_scope
+    from cityloop.twin.models import Reading
+
+    with session_scope(url, write=False) as s:
+        return int(s.scalar(select(func.count()).select_from(Reading)) or 0)
+
+
+def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    codes = [f"S{i:05d}" for i in range(args.sensors)]
+    alarms = [f"ALARM{i:04d}" for i in range(int(args.seconds) + 5)]
+    common.sensors(url, codes + alarms)
+    broker = common.Mosquitto()
+    ingesters = [
+        common.cityloop(
+            "twin",
+            "ingest-mqtt",
+            "--broker",
+            broker.url,
+            "--client-id",
+            f"bench-{i}",
+            "--batch",
+            "10000",
+            url=url,
+        )
+        for i in range(args.ingesters)
+    ]
+    time.sleep(4)  # let the ingesters subscribe (Mosquitto keeps nothing for a share group before that)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
+    pub.max_inflight_messages_set(2000)
+    pub.max_queued_messages_set(0)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    per_second = int(args.rate / args.per_message)
+    sent, alarm_sent = 0, {}
+    seq = [0] * len(codes)
+    started = time.monotonic()
+    last = None
+    for second in range(int(args.seconds)):
+        tick = started + second
+        for m in range(per_second):
+            k = (second * per_second + m) % len(codes)
+            batch = [
+                {"ts": (T0 + timedelta(seconds=seq[k] + i)).isoformat(), "value": 40.0 + (i % 7) * 0.1}
+                for i in range(args.per_message)
+            ]
+            seq[k] += args.per_message
+            last = pub.publish(f"cityloop/telemetry/{codes[k]}", json.dumps(batch), qos=1)
+            sent += args.per_message
+        alarm = alarms[second]
+        alarm_sent[alarm] = time.time()
+        pub.publish(
+            f"cityloop/telemetry/{alarm}",
+            json.dumps({"ts": datetime.now(UTC).isoformat(), "value": 5.0}),
+            qos=1,
+        )
+        pause = tick + 1 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    publish_s = time.monotonic() - started
+    if last is not None:
+        last.wait_for_publish(120)
+    target = sent + len(alarm_sent)
+    drain_deadline = time.monotonic() + 300
+    while _count(url) < target and time.monotonic() < drain_deadline:
+        time.sleep(0.5)
+    stored_s = time.monotonic() - started
+    stored = _count(url)
+    latencies = _latencies(url, alarm_sent)
+    pub.disconnect()
+    pub.loop_stop()
+    for p in ingesters:
+        p.terminate()
+        p.wait(timeout=30)
+    broker.stop()
+    return {
+        "published_readings": sent,
+        "publish_rate": sent / publish_s,
+        "stored_readings": stored - len(alarm_sent),
+        "end_to_end_rate": stored / stored_s,
+        "lost": target - stored,
+        "latency_p50_s": statistics.median(latencies) if latencies else float("nan"),
+        "latency_p99_s": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 2 else float("nan"),
+        "warnings": len(latencies),
+    }
+
+
+def _latencies(url: str, sent: dict[str, float]) -> list[float]:
+    from sqlalchemy import select
+
+    from cityloop.core.db import session_scope
+    from cityloop.twin.models import Sensor, TwinWarning
+
+    with session_scope(url, write=False) as s:
+        rows = s.execute(
+            select(Sensor.code, TwinWarning.stored_at).join(TwinWarning, TwinWarning.sensor_id == Sensor.id)
+        )
+        return sorted(stored.timestamp() - sent[code] for code, stored in rows if code in sent)
+
+
+def http_run(url: str, args: argparse.Namespace) -> dict[str, float]:
+    import httpx
+
+    from cityloop.core.audit import Actor
+    from cityloop.core.db import session_scope
+    from cityloop.org import service as org
+
+    codes = [f"H{i:05d}" for i in range(args.sensors)]
+    common.sensors(url, codes)
+    with session_scope(url) as s:
+        user = org.create_user(
+            s, actor=Actor("bench"), username="bench-gw", password="bench-password", role="operator",
+            unit=org.find_unit(s, ref="util-water"),
+        )  # fmt: skip
+        token = org.create_token(s, actor=Actor("bench"), user=user, name="bench")
+    port = common.free_port()
+    server = common.cityloop("serve", "--port", str(port), url=url)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    bodies = []
+    for b in range(args.http_batches):
+        bodies.append(
+            json.dumps([
+                {"sensor": codes[(b * args.http_batch + i) % len(codes)],
+                 "ts": (T0 + timedelta(seconds=b * args.http_batch + i)).isoformat(), "value": 41.5}
+                for i in range(args.http_batch)
+            ]).encode()
+        )  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+    stored = [0]
+    lock = threading.Lock()
+
+    def worker(part: list[bytes]) -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+            for body in part:
+                r = http.post("/api/v1/telemetry", content=body)
+                r.raise_for_status()
+                with lock:
+                    stored[0] += r.json()["stored"]
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(bodies[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    server.terminate()
+    server.wait(timeout=30)
+    return {"http_readings": stored[0], "http_rate": stored[0] / elapsed, "http_seconds": elapsed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", default="both", choices=["sqlite", "postgresql", "both"])
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rate", type=float, default=12000, help="readings/s offered")
+    ap.add_argument("--per-message", type=int, default=100)
+    ap.add_argument("--sensors", type=int, default=500)
+    ap.add_argument("--ingesters", type=int, default=1)
+    ap.add_argument("--http-batch", type=int, default=10000)
+    ap.add_argument("--http-batches", type=int, default=40)
+    args = ap.parse_args()
+    for dialect in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
+        name = "cityloop_bench_twin_ingest"
+        url = common.fresh_database(dialect, name)
+        common.operator_unit(url)
+        try:
+            m = mqtt_run(url, args)
+            offered = f"{args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}"
+            print(
+                f"[{dialect}] MQTT {offered}: published {m['published_readings']} "
+                f"({m['publish_rate']:.0f}/s), "
+                f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
+                f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
+                f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
+                flush=True,
+            )
+            h = http_run(url, args)
+            print(
+                f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: "
+                f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s",
+                flush=True,
+            )
+        finally:
+            common.drop_database(dialect, name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""Telemetry in: parse, store once per (sensor, timestamp), dead-letter the rest, run the rules.
+
+Both channels (MQTT and the HTTP batch) call :meth:`Ingestor.ingest` with one transaction per
+batch; the caller commits and only then acknowledges. Readings are stored with one bulk
+``INSERT … ON CONFLICT (sensor_id, ts) DO NOTHING`` (executemany on SQLite, ``unnest`` arrays on
+PostgreSQL), so a redelivered message is stored once and late or out-of-order readings are kept.
+Rules look only at readings newer than the sensor's last one: a late reading is stored, not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from cityloop.config import get_settings
+from cityloop.core import audit
+from cityloop.core.clock import now
+from cityloop.core.db import is_postgresql
+from cityloop.org.models import Unit
+from cityloop.twin import alerts
+from cityloop.twin.models import DeadLetter, Level, Reading, Sensor
+from cityloop.twin.rules import CauseRule, SensorState, advance_quietly, decide, evaluate, rules_for
+
+MAX_PAYLOAD_KEPT = 2000
+TOPIC_PREFIX = "cityloop/telemetry/"
+
+
+class Incoming(NamedTuple):  # tuples: tens of thousands are made per second
+    sensor: str
+    ts: datetime
+    value: float
+
+
+class Rejected(NamedTuple):
+    reason: str
+    payload: str
+    topic: str | None = None
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    warnings: list[int] = field(default_factory=list)
+
+
+def parse_ts(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise ValueError("ts must be an ISO-8601 string")
+    ts = datetime.fromisoformat(raw)  # Python ≥ 3.11 reads "Z" and every ISO-8601 offset
+    if ts.tzinfo is None:
+        raise ValueError("ts has no time zone")
+    return ts.astimezone(UTC)
+
+
+def parse_value(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError("value is not a number")
+    value = float(raw)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("value is NaN or infinite")
+    return value
+
+
+def _item(sensor: str, obj: Any, topic: str | None) -> Incoming | Rejected:
+    try:
+        if not isinstance(obj, dict):
+            raise ValueError("a reading must be an object with ts and value")
+        return Incoming(sensor, parse_ts(obj.get("ts")), parse_value(obj.get("value")))
+    except ValueError as exc:
+        return Rejected(str(exc), json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT], topic)
+
+
+def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
+    """``cityloop/telemetry/{sensor}`` with ``{"ts", "value"}`` or a list of them."""
+    text = payload[:MAX_PAYLOAD_KEPT].decode("utf-8", errors="replace")
+    if not topic.startswith(TOPIC_PREFIX) or not topic[len(TOPIC_PREFIX) :]:
+        return [Rejected("topic is not cityloop/telemetry/{sensor_id}", text, topic)]
+    sensor = topic[len(TOPIC_PREFIX) :]
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [Rejected(f"malformed JSON: {exc}", text, topic)]
+    items = doc if isinstance(doc, list) else [doc]
+    if not items:
+        return [Rejected("empty list", text, topic)]
+    return [_item(sensor, obj, topic) for obj in items]
+
+
+def parse_http(doc: Any) -> list[Incoming | Rejected]:
+    """``[{"sensor", "ts", "value"}, …]`` or ``{"readings": [...]}``."""
+    items = doc.get("readings") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        return [Rejected("body must be a list of readings or {readings: [...]}", str(doc)[:MAX_PAYLOAD_KEPT])]
+    out: list[Incoming | Rejected] = []
+    for obj in items:
+        sensor = obj.get("sensor") if isinstance(obj, dict) else None
+        if not isinstance(sensor, str) or not sensor:
+            out.append(
+                Rejected("reading has no sensor", json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT])
+            )
+            continue
+        out.append(_item(sensor, obj, None))
+    return out
+
+
+@dataclass
+class SensorInfo:
+    sensor: Sensor
+    unit_path: str
+    rules: dict[str, CauseRule]
+    state: SensorState = field(default_factory=SensorState)
+    primed: bool = False
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime stores ("%Y-%m-%d %H:%M:%S.%f"), so raw and ORM
+    # rows compare equal; isoformat is several times faster than strftime.
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) -> int:
+    """Insert readings, skipping (sensor, ts) pairs already stored; returns how many were new."""
+    if not rows:
+        return 0
+    conn = session.connection()
+    if is_postgresql(session):
+        ids, stamps, values = zip(*rows, strict=True)
+        result = conn.exec_driver_sql(
+            "INSERT INTO twin_readings (sensor_id, ts, value) "
+            "SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::float8[]) "
+            "ON CONFLICT (sensor_id, ts) DO NOTHING",
+            (list(ids), list(stamps), list(values)),
+        )
+        return int(result.rowcount)
+    result = conn.exec_driver_sql(
+        "INSERT INTO twin_readings (sensor_id, ts, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (sensor_id, ts) DO NOTHING",
+        [(sid, _sqlite_ts(ts), value) for sid, ts, value in rows],
+    )
+    return int(result.rowcount)
+
+
+def dead_letter(session: Session, *, channel: str, rejected: list[Rejected]) -> None:
+    if rejected:
+        at = now()
+        session.execute(
+            insert(DeadLetter),
+            [
+                {
+                    "received_at": at,
+                    "channel": channel,
+                    "topic": r.topic,
+                    "payload": r.payload,
+                    "reason": r.reason,
+                }
+                for r in rejected
+            ],
+        )
+
+
+class Ingestor:
+    """Holds the sensor registry and each sensor's rule state for one process (derived data only:
+    sensors and readings in the database are the truth; a new process rebuilds this)."""
+
+    def __init__(self, *, actor: audit.Actor, unknown_ttl_s: float = 30.0) -> None:
+        self.actor = actor
+        self.sensors: dict[str, SensorInfo] = {}
+        self._unknown: dict[str, float] = {}
+        self.unknown_ttl_s = unknown_ttl_s
+
+    def reset(self) -> None:
+        """Forget cached sensors and states (after a failed transaction)."""
+        self.sensors.clear()
+        self._unknown.clear()
+
+    def _load(self, session: Session, codes: set[str]) -> None:
+        clock = time.monotonic()
+        wanted = [c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock]
+        if not wanted:
+            return
+        rules_file = get_settings().twin_rules_file
+        path = str(rules_file) if rules_file else None
+        stmt = (
+            select(Sensor, Unit.path)
+            .join(Unit, Sensor.unit_id == Unit.id)
+            .where(Sensor.code.in_(wanted), Sensor.active.is_(True))
+        )
+        for sensor, unit_path in session.execute(stmt):
+            session.expunge(sensor)
+            self.sensors[sensor.code] = SensorInfo(
+                sensor, unit_path, rules_for(sensor.kind, sensor.rules, path)
+            )
+        for code in wanted:
+            if code not in self.sensors:
+                self._unknown[code] = clock + self.unknown_ttl_s
+
+    def _prime(self, session: Session, info: SensorInfo, before: datetime) -> None:
+        """Rebuild the rule state from stored readings older than this batch."""
+        window = max((r.max_window_min for r in info.rules.values()), default=0.0)
+        stmt = (
+            select(Reading.ts, Reading.value)
+            .where(Reading.sensor_id == info.sensor.id, Reading.ts < before)
+            .order_by(Reading.ts.desc())
+        )
+        rows = list(session.execute(stmt.limit(500 if "accumulation" in info.rules else 1)))
+        for ts, value in reversed(rows):
+            if "accumulation" in info.rules and (before - ts).total_seconds() > window * 60:
+                continue
+            evaluate(info.rules, info.state, ts, value)
+        info.primed = True
+
+    def ingest(
+        self, session: Session, items: list[Incoming | Rejected], *, channel: str, scope_path: str = "/"
+    ) -> IngestResult:
+        """Store a batch and run the rules, in the caller's transaction (the caller commits)."""
+        result = IngestResult(received=len(items))
+        good = [i for i in items if isinstance(i, Incoming)]
+        rejected = [i for i in items if isinstance(i, Rejected)]
+        self._load(session, {i.sensor for i in good})
+        by_sensor: dict[str, list[Incoming]] = defaultdict(list)
+        for item in good:
+            info = self.sensors.get(item.sensor)
+            if info is None or not info.unit_path.startswith(scope_path):
+                payload = json.dumps({"sensor": item.sensor, "ts": item.ts.isoformat(), "value": item.value})
+                topic = TOPIC_PREFIX + item.sensor if channel == "mqtt" else None
+                rejected.append(Rejected("unknown sensor", payload, topic))
+                continue
+            by_sensor[item.sensor].append(item)
+        for code, readings in by_sensor.items():
+            info = self.sensors[code]
+            if not info.primed:
+                self._prime(session, info, min(r.ts for r in readings))
+        rows = [(self.sensors[c].sensor.id, r.ts, r.value) for c, rs in by_sensor.items() for r in rs]
+        result.stored = store_readings(session, rows)
+        result.duplicates = len(rows) - result.stored
+        dead_letter(session, channel=channel, rejected=rejected)
+        result.dead_lettered = len(rejected)
+        result.warnings = self._judge(session, by_sensor)
+        return result
+
+    def _judge(self, session: Session, by_sensor: dict[str, list[Incoming]]) -> list[int]:
+        changed: list[int] = []
+        open_map = alerts.open_warnings(session, sensor_ids=[self.sensors[c].sensor.id for c in by_sensor])
+        for code, readings in by_sensor.items():
+            info = self.sensors[code]
+            last = info.state.last_ts
+            fresh = sorted((r for r in readings if last is None or r.ts > last), key=lambda r: r.ts)
+            # Late or repeated readings were stored above but are not judged.
+            has_open = any((info.sensor.id, cause) in open_map for cause in info.rules)
+            if not has_open and advance_quietly(
+                info.rules, info.state, [r.ts for r in fresh], [r.value for r in fresh]
+            ):
+                continue
+            for reading in fresh:
+                outcome = evaluate(info.rules, info.state, reading.ts, reading.value)
+                for cause, (raise_level, hold_level, measured) in outcome.items():
+                    warning = open_map.get((info.sensor.id, cause))
+                    if warning is None and raise_level is None:
+                        continue
+                    rule = info.rules[cause]
+                    step = decide(
+                        open_level=Level(warning.level) if warning else None,
+                        normal_since=warning.normal_since if warning else None,
+                        raise_level=raise_level,
+                        hold_level=hold_level,
+                        ts=reading.ts,
+                        resolve_after_min=rule.resolve_after_min,
+                    )
+                    if step.action == "none":
+                        continue
+                    done = alerts.apply(
+                        session,
+                        actor=self.actor,
+                        sensor=info.sensor,
+                        cause=cause,
+                        rule=rule,
+                        step=step,
+                        warning=warning,
+                        value=measured,
+                        ts=reading.ts,
+                    )
+                    if done is not None:
+                        changed.append(done.id)
+                        if done.status == "open":
+                            open_map[(info.sensor.id, cause)] = done
+                        else:
+                            open_map.pop((info.sensor.id, cause), None)
+        return changed
