@@ -1,4 +1,6 @@
 """Import every domain's models so the metadata is complete (Alembic, create_all in tests)."""
 
 from cityloop.core import audit  # noqa: F401
+from cityloop.livability import models as livability_models  # noqa: F401
 from cityloop.org import models  # noqa: F401
+from cityloop.resources import models as resources_models  # noqa: F401

@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cityloop.livability import demo as livability_demo
 from cityloop.org import demo as org_demo
+from cityloop.resources import demo as resources_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
@@ -15,5 +17,11 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
     if progress is not None and created:
         progress.print(
             "organisation: district, streets/towns, grid cells, departments, task forces, accounts"
+        )
+    if resources_demo.seed(session) and progress is not None:
+        progress.print("resources: idle spaces, buildings and their grading (schematic)")
+    if livability_demo.seed(session) and progress is not None:
+        progress.print(
+            "15-minute circle: schematic walking grid, facilities, residential areas, accessibility"
         )
     return created
