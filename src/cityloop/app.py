@@ -28,8 +28,12 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
+    from cityloop.livability import api as livability_api
+    from cityloop.livability import web as livability_web
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
+    from cityloop.resources import api as resources_api
+    from cityloop.resources import web as resources_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])
@@ -39,6 +43,10 @@ def create_app() -> FastAPI:
     app.include_router(org_api.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
+    app.include_router(livability_api.router)
+    app.include_router(livability_web.router)
+    app.include_router(resources_api.router)
+    app.include_router(resources_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -67,6 +67,23 @@ def file_candidates(session: Session, *, data: bytes, filename: str, crs: str = 
     return out
 
 
+def point_candidates(session: Session, *, points: list[tuple[float, float]]) -> list[Candidate]:
+    """Candidates from (lon, lat) pairs in WGS84; any point outside the district is an error."""
+    where = locator(session)
+    out, bad = [], []
+    for i, (lon, lat) in enumerate(points, start=1):
+        unit = where.unit_for(lon, lat)
+        if unit is None:
+            bad.append(i)
+        else:
+            out.append(Candidate(f"#{i}", lon, lat, unit))
+    if bad:
+        raise ValidationFailed(
+            "livability.candidates_outside", count=len(bad), rows=", ".join(map(str, bad[:10]))
+        )
+    return out
+
+
 def _solve_mclp(covers: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
     import pulp
     from spopt.locate import MCLP
