@@ -25,7 +25,14 @@ from cityloop.core.errors import NotFound, ValidationFailed
 from cityloop.core.permissions import Principal
 from cityloop.livability import engine, service
 from cityloop.livability import network as netmod
-from cityloop.livability.models import AccessResult, AccessRun, Facility, FacilityType, ResidentialArea
+from cityloop.livability.models import (
+    AccessResult,
+    AccessRun,
+    Facility,
+    FacilityType,
+    ResidentialArea,
+    WalkNetwork,
+)
 from cityloop.org.models import Unit
 
 ALL_TYPES = "_all"
@@ -42,12 +49,14 @@ def routing_graph(session: Session) -> tuple[int, engine.Graph]:
     """The active network's routing graph, built once per network row and cached."""
     row = service.active_network(session)
     network_id = row.id
+    # Ids alone are not unique over time where a rolled-back insert frees its id (SQLite).
+    key = (network_id, row.imported_at.isoformat(), row.node_count, row.edge_count, row.length_km)
 
     def load() -> netmod.Network:
-        data = session.execute(select(row.__class__.data).where(row.__class__.id == network_id)).scalar_one()
+        data = session.execute(select(WalkNetwork.data).where(WalkNetwork.id == network_id)).scalar_one()
         return netmod.unpack(data)
 
-    return network_id, engine.GRAPHS.get(network_id, load)
+    return network_id, engine.GRAPHS.get(key, load)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,19 +74,18 @@ def build_graph(network: Network) -> Graph:
 
 
 class GraphCache:
-    """Routing graphs by network id: a network row never changes, so its id is a safe key."""
+    """Routing graphs by network row (a row never changes, so its identity is a safe key)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self._items: OrderedDict[int, Graph] = OrderedDict()
+        self._items: OrderedDict[Hashable, Graph] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: int, load: object) -> Graph:
+    def get(self, key: Hashable, load: Callable[[], Network]) -> Graph:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        assert callable(load)
         graph = build_graph(load())
         with self._lock:
             self._items[key] = graph

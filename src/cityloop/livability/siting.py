@@ -11,6 +11,7 @@ same set of reaching candidates merge into one weighted client.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +90,11 @@ def _solve_mclp(covers: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
     from spopt.locate import MCLP
 
     cost = np.where(covers, 0.0, 2.0)  # 0/1 coverage as a cost matrix with service radius 1
-    model = MCLP.from_cost_matrix(cost, weights, service_radius=1.0, p_facilities=k)
-    model = model.solve(pulp.PULP_CBC_CMD(msg=False))
+    with warnings.catch_warnings():
+        # spopt 0.7 builds models with the PuLP 3 API, which PuLP 3.3 marks deprecated for 4.0.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = MCLP.from_cost_matrix(cost, weights, service_radius=1.0, p_facilities=k)
+        model = model.solve(pulp.PULP_CBC_CMD(msg=False))
     return [j for j, var in enumerate(model.fac_vars) if (var.value() or 0) > 0.5]
 
 
@@ -98,8 +102,10 @@ def _solve_pmedian(cost: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
     import pulp
     from spopt.locate import PMedian
 
-    model = PMedian.from_cost_matrix(cost, weights, p_facilities=k)
-    model = model.solve(pulp.PULP_CBC_CMD(msg=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # as in _solve_mclp
+        model = PMedian.from_cost_matrix(cost, weights, p_facilities=k)
+        model = model.solve(pulp.PULP_CBC_CMD(msg=False))
     return [j for j, var in enumerate(model.fac_vars) if (var.value() or 0) > 0.5]
 
 
@@ -111,12 +117,12 @@ def _merge_identical(covers: np.ndarray, weights: np.ndarray) -> tuple[np.ndarra
     return unique, merged
 
 
-def _greedy_order(chosen: list[int], covers: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Chosen sites, biggest marginal gain first, each with the clients it adds."""
+def _greedy_order(chosen: list[int], covers: np.ndarray, weights: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Chosen sites, biggest marginal weighted gain first, each with the clients it adds."""
     taken = np.zeros(covers.shape[0], dtype=bool)
     left, out = list(chosen), []
     while left:
-        gains = [int((covers[:, j] & ~taken).sum()) for j in left]
+        gains = [float(weights[covers[:, j] & ~taken].sum()) for j in left]
         j = left.pop(int(np.argmax(gains)))
         adds = covers[:, j] & ~taken
         taken |= adds
@@ -178,7 +184,7 @@ def plan(
             raise ValidationFailed("livability.pmedian_too_big", cells=cost_m.size, limit=PMEDIAN_MAX_CELLS)
         capped = np.minimum(cost_m, reach_m) / per_minute
         chosen = _solve_pmedian(capped, weights[open_idx], k)
-    order = _greedy_order(chosen, covers)
+    order = _greedy_order(chosen, covers, weights[open_idx])
     total_pop, total_eld = pop.sum(), eld.sum()
     before_pop, before_eld = pop[covered_before].sum(), eld[covered_before].sum()
     added = [(j, open_idx[adds]) for j, adds in order]
