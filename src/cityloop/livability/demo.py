@@ -21,15 +21,15 @@ ACTOR = Actor("seed-demo")
 GRID_SPACING_M = 200
 # How many schematic facilities of each type: few enough that the demo shows real gaps.
 FACILITY_COUNTS = {
-    "elderly_station": 16,
-    "elderly_canteen": 10,
-    "clinic": 14,
-    "kindergarten": 26,
-    "primary_school": 14,
-    "market": 18,
-    "park": 8,
-    "bus_stop": 60,
-    "rail_station": 6,
+    "elderly_station": 30,
+    "elderly_canteen": 20,
+    "clinic": 24,
+    "kindergarten": 40,
+    "primary_school": 24,
+    "market": 30,
+    "park": 16,
+    "bus_stop": 90,
+    "rail_station": 10,
 }
 AREAS_PER_STREET = 18
 

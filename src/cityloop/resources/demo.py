@@ -18,18 +18,7 @@ from cityloop.resources.models import GradingSystem
 ACTOR = Actor("seed-demo")
 USES = ["社区养老服务站", "老年食堂", "社区卫生服务站", "便民菜店", "社区书屋", "托育点", None]
 OWNERS = ["区国资公司", "街道办事处", "某物业公司", "区机关事务中心", "某企业"]
-BUILDING_NAMES = [
-    "杨家坪商务中心",
-    "谢家湾科创大厦",
-    "石桥铺数字产业园",
-    "渝州路金融楼",
-    "黄桷坪文创园",
-    "九龙智造园A座",
-    "二郎科技楼",
-    "石坪桥商务楼",
-    "华岩产业园",
-    "中梁山研发楼",
-]
+NAME_SUFFIXES = ["商务中心", "科创大厦", "数字产业园", "金融楼", "文创园", "智造园", "科技楼", "研发楼"]
 
 
 def random_point(rng: random.Random, area: BaseGeometry) -> tuple[float, float]:
@@ -69,7 +58,7 @@ def seed(session: Session) -> bool:
         )
         if i % 6 == 5:
             service.change_idle_status(session, actor=ACTOR, principal=None, row=space, action="plan")
-    for i, name in enumerate(BUILDING_NAMES):
+    for i in range(12):
         unit, area = streets[i % len(streets)]
         lon, lat = random_point(rng, area)
         b = service.create_building(
@@ -77,7 +66,7 @@ def seed(session: Session) -> bool:
             actor=ACTOR,
             principal=None,
             code=f"BLD-{i + 1:03d}",
-            name=f"{name}(示意)",
+            name=f"{unit.name[:-2]}{NAME_SUFFIXES[i % len(NAME_SUFFIXES)]}(示意)",
             lon=lon,
             lat=lat,
             floor_area_m2=rng.choice([18000, 25000, 40000, 60000]),

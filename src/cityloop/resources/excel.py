@@ -180,10 +180,10 @@ def _check_buildings(
     ws: Any, problems: Problems, where: Any, principal: Principal | None, existing: dict[str, Building]
 ) -> list[dict[str, Any]]:
     cols, rows = _rows(ws)
-    for code, _ in BUILDING_COLUMNS[:2] + BUILDING_COLUMNS[4:7]:
-        if code not in cols:
-            problems.add(BUILDING_SHEET, 1, code, "column missing")
-    if problems.items:
+    missing = [code for code, _ in BUILDING_COLUMNS[:2] + BUILDING_COLUMNS[4:7] if code not in cols]
+    for code in missing:
+        problems.add(BUILDING_SHEET, 1, code, "column missing")
+    if missing:
         return []
     out, seen = [], set()
     letter = {c: get_column_letter(i + 1) for c, i in cols.items()}
@@ -250,13 +250,13 @@ def _check_reports(
     principal: Principal | None,
 ) -> list[tuple[str, str, dict[str, float]]]:
     cols, rows = _rows(ws)
-    for code in ("code", "period"):
-        if code not in cols:
-            problems.add(REPORT_SHEET, 1, code, "column missing")
+    missing = [code for code in ("code", "period") if code not in cols]
+    for code in missing:
+        problems.add(REPORT_SHEET, 1, code, "column missing")
     indicators = [i for i in system.indicators if i.code in cols]
     if not indicators:
         problems.add(REPORT_SHEET, 1, "-", "no indicator column of the active system")
-    if problems.items:
+    if missing or not indicators:
         return []
     out, seen = [], set()
     letter = {c: get_column_letter(i + 1) for c, i in cols.items()}
