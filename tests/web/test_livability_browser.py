@@ -1,5 +1,5 @@
-"""In a real browser: the accessibility map draws the residential areas and facilities of the
-selected type, colours the gaps, and charts coverage per street/town."""
+"""In a real browser (the 15-minute circle): the accessibility map draws the residential areas and
+the facilities of the selected type, colours the gaps, and charts coverage per street/town."""
 
 import pytest
 
