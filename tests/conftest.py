@@ -77,8 +77,11 @@ _copies = [0]
 
 def copy_database(template: str) -> str:
     """A fresh, independent copy of the seeded database; returns its URL."""
-    from cityloop.core.db import reset_engines
+    from cityloop.core.db import get_engine, reset_engines
 
+    # The `db` fixture's pooled connection to the template is not among reset_engines()' URLs, and
+    # PostgreSQL refuses to copy a database that has a connection open.
+    get_engine(template).dispose()
     reset_engines()
     n = _copies[0]
     _copies[0] += 1
