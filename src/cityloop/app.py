@@ -36,6 +36,12 @@ def create_app() -> FastAPI:
     from cityloop.programme import web as programme_web
     from cityloop.twin import api as twin_api
     from cityloop.twin import web as twin_web
+    from cityloop.livability import api as livability_api
+    from cityloop.livability import web as livability_web
+    from cityloop.org import api as org_api
+    from cityloop.org import web as org_web
+    from cityloop.resources import api as resources_api
+    from cityloop.resources import web as resources_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])
@@ -51,6 +57,10 @@ def create_app() -> FastAPI:
     app.include_router(programme_web.router)
     app.include_router(twin_api.router)
     app.include_router(twin_web.router)
+    app.include_router(livability_api.router)
+    app.include_router(livability_web.router)
+    app.include_router(resources_api.router)
+    app.include_router(resources_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -91,9 +91,11 @@ def worker(once: bool = typer.Option(False, help="run every job once and exit"))
 def _register_domains() -> None:
     from cityloop.cases import cli as cases_cli
     from cityloop.core import cli as core_cli
+    from cityloop.livability import cli as livability_cli
     from cityloop.org import cli as org_cli
     from cityloop.programme import cli as programme_cli
     from cityloop.twin import cli as twin_cli
+    from cityloop.resources import cli as resources_cli
 
     app.add_typer(org_cli.users_app, name="users")
     app.add_typer(org_cli.tokens_app, name="tokens")
@@ -102,6 +104,8 @@ def _register_domains() -> None:
     app.add_typer(cases_cli.cases_app, name="cases")
     app.add_typer(programme_cli.programme_app, name="programme")
     app.add_typer(twin_cli.twin_app, name="twin")
+    app.add_typer(livability_cli.livability_app, name="livability")
+    app.add_typer(resources_cli.resources_app, name="resources")
 
 
 _register_domains()

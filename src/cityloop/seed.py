@@ -10,6 +10,9 @@ from cityloop.cases import demo as cases_demo
 from cityloop.org import demo as org_demo
 from cityloop.programme import demo as programme_demo
 from cityloop.twin import demo as twin_demo
+from cityloop.livability import demo as livability_demo
+from cityloop.org import demo as org_demo
+from cityloop.resources import demo as resources_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
@@ -26,4 +29,10 @@ def seed_all(session: Session, *, progress: Any = None) -> bool:
         progress.print("programme: the ten actions of 2026 with tasks, history, problems and supervision")
     if twin_demo.seed(session) and progress is not None:
         progress.print("digital twin: Net3 water, SWMM drainage and pandapipes gas networks with sensors")
+    if resources_demo.seed(session) and progress is not None:
+        progress.print("resources: idle spaces, buildings and their grading (schematic)")
+    if livability_demo.seed(session) and progress is not None:
+        progress.print(
+            "15-minute circle: schematic walking grid, facilities, residential areas, accessibility"
+        )
     return created

@@ -68,6 +68,15 @@ for _role in (Role.operator, Role.admin, Role.supervisor, Role.leader, Role.disp
     HOME_LINKS[_role].insert(1, ("nav.twin", "/twin"))
 
 
+# 15-minute circle and resources: staff with a scope of their own (departments see none of it).
+for _role in (Role.admin, Role.supervisor, Role.leader, Role.street):
+    HOME_LINKS[_role] += [
+        ("nav.livability", "/livability"),
+        ("nav.idle_spaces", "/resources/idle-spaces"),
+        ("nav.buildings", "/resources/buildings"),
+    ]
+
+
 class LoginRequired(Exception):
     def __init__(self, next_url: str) -> None:
         self.next_url = next_url
