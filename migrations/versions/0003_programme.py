@@ -1,7 +1,7 @@
 """programme: the ten actions, tasks, milestones, reports, acceptance, problems, supervision
 
 Revision ID: 0003_programme
-Revises: 0001_foundation
+Revises: 0002_cases
 Create Date: 2026-11-28 11:02:30.499986
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cityloop.core.db
 
 revision = "0003_programme"
-down_revision = "0001_foundation"
+down_revision = "0002_cases"
 branch_labels = None
 depends_on = None
 

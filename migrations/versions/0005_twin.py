@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cityloop.core.db
 
 revision = "0005_twin"
-down_revision = "0001_foundation"
+down_revision = "0003_programme"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cityloop.core.db
 
 revision = "0006_livability"
-down_revision = "0001_foundation"
+down_revision = "0005_twin"
 branch_labels = None
 depends_on = None
 
