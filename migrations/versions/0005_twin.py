@@ -1,7 +1,7 @@
 """twin: networks, elements, sensors, readings, warnings, case requests
 
 Revision ID: 0005_twin
-Revises: 0001_foundation
+Revises: 0003_programme
 Create Date: 2026-11-28 10:34:10.760814
 """
 

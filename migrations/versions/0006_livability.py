@@ -1,7 +1,7 @@
 """livability and resources: 15-minute circle, idle spaces, building grading
 
 Revision ID: 0006_livability
-Revises: 0001_foundation
+Revises: 0005_twin
 Create Date: 2026-11-28 10:41:25.593381
 """
 
