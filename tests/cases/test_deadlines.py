@@ -158,7 +158,7 @@ def test_restart_loses_nothing_and_repeats_nothing(live_db, clock) -> None:
         _only_this_case(s, _case(s))
     clock.advance(hours=4, minutes=1)
     first = run_once({"cases.deadlines"})["cases.deadlines"]
-    assert first == 3  # the reminder, overdue and escalation of our case, in one round
+    assert first == 3  # the reminder, overdue and escalation points of our case, in one round
     from cityloop.core.db import reset_engines
 
     reset_engines()  # as if the worker process had been restarted
@@ -167,7 +167,8 @@ def test_restart_loses_nothing_and_repeats_nothing(live_db, clock) -> None:
     notify.set_notifier(memory)
     try:
         sent = run_once({"cases.notifications"})["cases.notifications"]
-        assert sent == len(memory.sent) == 4  # reminder, overdue, two escalation notices
+        # Overdue and two escalation notices; no reminder after the deadline has passed.
+        assert sent == len(memory.sent) == 3 and {n["kind"] for n in memory.sent} == {"overdue", "escalation"}
         assert run_once({"cases.notifications"})["cases.notifications"] == 0
     finally:
         notify.set_notifier(None)

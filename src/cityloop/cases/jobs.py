@@ -81,6 +81,8 @@ def remind(session: Session) -> int:
     known = _cases(session, steps)
     for step in steps:
         step.reminded_at = at
+        if step.due_at <= at:
+            continue  # the worker was away past the deadline: the overdue notice says it all
         tracking_no, state = known[step.case_id]
         notify.queue(
             session,

@@ -64,8 +64,11 @@ class Areas:
         return [self.refs[i] for i in self.index.locate(lon, lat)]
 
     def inside_district(self, found: Sequence[AreaRef]) -> bool:
-        """True when the point lies in a district polygon (or when no district has one yet)."""
-        return not self.districts or any(a.id in self.districts for a in found)
+        """True when any of the district's areas contains the point (or no district has a polygon yet).
+
+        Any area, not only the outline: shapes are stored rounded to 1e-7°, so a point in a border grid
+        cell may miss the outline by a centimetre."""
+        return not self.districts or bool(found)
 
 
 def areas(session: Session) -> Areas:
@@ -112,8 +115,19 @@ def locate(session: Session, *, lon: float, lat: float) -> Located:
     a = areas(session)
     found = a.locate(lon, lat)
     grid = next((r for r in found if r.kind == UnitKind.grid), None)
-    street = next((r for r in found if r.kind in STREET_KINDS), None)
+    street = next((r for r in found if r.kind in STREET_KINDS), None) or _street_of(a, grid)
     return Located(grid, street, a.inside_district(found), tuple(found))
+
+
+def _street_of(a: Areas, grid: AreaRef | None) -> AreaRef | None:
+    """The street/town above a grid cell in the tree (rounding may put a point just outside its polygon)."""
+    if grid is None:
+        return None
+    for unit_id in reversed(grid.path.strip("/").split("/")):
+        ref = a.by_id.get(int(unit_id))
+        if ref is not None and ref.kind in STREET_KINDS:
+            return ref
+    return None
 
 
 def locate_many(session: Session, lons: np.ndarray, lats: np.ndarray) -> tuple[list[int | None], ...]:
@@ -137,8 +151,11 @@ def locate_many(session: Session, lons: np.ndarray, lats: np.ndarray) -> tuple[l
                 grid[p] = ref.id
         elif ref.kind in STREET_KINDS:
             street[p] = ref.id
-        elif ref.id in a.districts:
-            inside[p] = True
+        inside[p] = True
+    for p in range(n):
+        if street[p] is None and grid[p] is not None:
+            found = _street_of(a, a.by_id.get(grid[p]))  # type: ignore[arg-type]
+            street[p] = found.id if found else None
     return grid, street, inside  # type: ignore[return-value]
 
 
