@@ -104,6 +104,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
+    _known_urls.add(url)  # so reset_engines() disposes it: its pooled connections must not outlive it
     return make_engine(url)
 
 
