@@ -103,7 +103,9 @@ def test_plan_dispatch_accept(client, token_for, db) -> None:
     assert kinds.count("report") == 3 and kinds.count("acceptance") == 2 and kinds.count("submit") == 2
     # Every step is in the audit trail.
     actions = db.scalars(
-        select(AuditRecord.action).where(AuditRecord.entity_type == "task", AuditRecord.entity_id == str(tid))
+        select(AuditRecord.action)
+        .where(AuditRecord.entity_type == "task", AuditRecord.entity_id == str(tid))
+        .order_by(AuditRecord.id)
     ).all()
     assert actions == ["create", "report", "report", "report", "submit", "reject", "submit", "accept"]
 

@@ -267,11 +267,19 @@ def stats(
 
 
 def _month_key(session: Session, column: Any) -> Any:
-    """'YYYY-MM' of a date column: a substring on SQLite (dates are ISO text there, and strftime
-    over every milestone is slow), to_char on PostgreSQL."""
+    """The month of a date column, cheaply: date_trunc on PostgreSQL, the 'YYYY-MM' prefix on
+    SQLite (dates are ISO text there; strftime over every milestone is slow)."""
     if is_postgresql(session):
-        return func.to_char(column, "YYYY-MM")
+        return func.date_trunc("month", column)
     return func.substr(column, 1, 7)
+
+
+def _year_month(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return int(value[:4]), int(value[5:7])
+    return value.year, value.month
 
 
 def _monthly(session: Session, visible: Any, year: int) -> tuple[list[int], list[int]]:
@@ -283,12 +291,11 @@ def _monthly(session: Session, visible: Any, year: int) -> tuple[list[int], list
         .group_by(due_key, done_key)
     )
     planned, done = [0] * 12, [0] * 12
-    prefix = f"{year:04d}-"
     for due_month, done_month, n in session.connection().execute(stmt):
-        if due_month and due_month.startswith(prefix):
-            planned[int(due_month[5:7]) - 1] += int(n)
-        if done_month and done_month.startswith(prefix):
-            done[int(done_month[5:7]) - 1] += int(n)
+        for value, counts in ((due_month, planned), (done_month, done)):
+            ym = _year_month(value)
+            if ym is not None and ym[0] == year:
+                counts[ym[1] - 1] += int(n)
     return planned, done
 
 

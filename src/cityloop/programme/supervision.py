@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from cityloop.core import audit
 from cityloop.core.clock import now
 from cityloop.core.db import is_postgresql
-from cityloop.programme import service
+from cityloop.programme import fastsql, service
 from cityloop.programme.models import (
     Action,
     Event,
@@ -265,8 +265,8 @@ def _scan_programme(
             events.append(_event(r[0], "status", at, detail))
         if verdict.cause and (r[0], verdict.cause) not in existing:
             new_notices.append(
-                {"number": f"pending-{r[0]}-{verdict.cause}", "task_id": r[0], "cause": verdict.cause,
-                 "to_unit_id": r[8], "issued_at": at, "reply_due_at": reply_due, "level": 0, "state": "open"}
+                {"task_id": r[0], "cause": verdict.cause, "to_unit_id": r[8], "issued_at": at,
+                 "reply_due_at": reply_due, "level": 0, "state": "open"}
             )  # fmt: skip
         if verdict.reason == "due_soon_no_report" and plan.upcoming is not None:
             mid, due_on = plan.upcoming
@@ -287,7 +287,7 @@ def _scan_programme(
         events.extend(_issue(session, programme, new_notices))
         result.notices += len(new_notices)
     if events:
-        session.connection().execute(insert(Event), events)
+        fastsql.write_rows(session, Event, events)
 
 
 def _set_statuses(session: Session, changes: list[tuple[str, str, int]], at: datetime) -> None:
@@ -299,33 +299,29 @@ def _set_statuses(session: Session, changes: list[tuple[str, str, int]], at: dat
     for (status, reason), ids in by_verdict.items():
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
-            stmt = update(TASKS).where(TASKS.c.id.in_(chunk))
+            stmt = update(TASKS).where(fastsql.ids_in(session, TASKS.c.id, chunk))
             conn.execute(stmt.values(status=status, status_reason=reason, status_at=at))
 
 
 def _issue(session: Session, programme: Programme, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert the notices, number them from their ids (unique without a counter two workers could
-    race on) and return their timeline events."""
-    conn = session.connection()
-    ids = list(
-        conn.execute(insert(Notice).returning(Notice.id, sort_by_parameter_order=True), rows).scalars()
-    )
-    numbers: list[dict[str, Any]] = [{"nid": i, "num": f"DB{programme.year}-{i:05d}"} for i in ids]
-    conn.execute(
-        update(NOTICES).where(NOTICES.c.id == bindparam("nid")).values(number=bindparam("num")), numbers
-    )
+    """Write the notices, numbered from ids drawn beforehand (unique without a counter two workers
+    could race on), and return their timeline events."""
+    ids = fastsql.allocate_ids(session, Notice, len(rows))
+    for nid, row in zip(ids, rows, strict=True):
+        row.update(id=nid, number=f"DB{programme.year}-{nid:05d}")
+    fastsql.write_rows(session, Notice, rows)
     return [
         _event(
             row["task_id"],
             "notice",
             row["issued_at"],
-            {"number": num["num"], "cause": row["cause"], "reply_due_at": row["reply_due_at"].isoformat()},
-            key=f"notice:{num['nid']}:issued",
+            {"number": row["number"], "cause": row["cause"], "reply_due_at": row["reply_due_at"].isoformat()},
+            key=f"notice:{row['id']}:issued",
             unit=row["to_unit_id"],
-            notice=num["nid"],
+            notice=row["id"],
             level=0,
         )
-        for row, num in zip(rows, numbers, strict=True)
+        for row in rows
     ]
 
 
@@ -426,4 +422,4 @@ def _notice_deadlines(session: Session, *, at: datetime, result: ScanResult) -> 
             update(n).where(n.c.id == bindparam("nid")).values(reminded_at=bindparam("rem")), reminded
         )
     if events:
-        conn.execute(insert(Event), events)
+        fastsql.write_rows(session, Event, events)
