@@ -1,0 +1,1 @@
+"""The digital twin of water supply, drainage and gas: networks, telemetry, warnings, impact plans."""
