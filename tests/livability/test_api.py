@@ -248,6 +248,8 @@ def test_siting_api_and_one_click_task(client, token_for, db) -> None:
     assert plan["weight_by"] == "elderly" and cov["elderly_after"] > cov["elderly_before"]
     assert len(plan["sites"]) == 2 and plan["sites"][0]["added_elderly"] >= plan["sites"][1]["added_elderly"]
     assert client.get(f"/api/v1/livability/site-plans/{plan['id']}", headers=H["street"]).status_code == 403
+    assert client.get("/api/v1/livability/site-plans", headers=H["street"]).status_code == 403
+    assert client.get("/api/v1/livability/site-plans", headers=H["leader"]).json()[0]["id"] == plan["id"]
     site_id = plan["sites"][0]["id"]
     assert (
         client.post(f"/api/v1/livability/plan-sites/{site_id}/propose-task", headers=H["street"]).status_code

@@ -190,3 +190,30 @@ def test_excel_import_lists_every_bad_cell_and_imports_nothing(client, token_for
         files={"file": ("b.xlsx", b"not a workbook", "x")},
     )
     assert junk.status_code == 422 and counts(db) == before
+
+
+def test_buildings_are_scoped_per_endpoint(client, token_for, db) -> None:
+    H = heads(token_for)
+    mine = client.get("/api/v1/resources/buildings", headers=H["street"]).json()
+    everything = client.get("/api/v1/resources/buildings", headers=H["supervisor"]).json()
+    assert mine and {b["street_town"] for b in mine} == {"杨家坪街道"} and len(everything) > len(mine)
+    assert client.get("/api/v1/resources/buildings", headers=H["citizen"]).status_code == 403
+    assert client.get("/api/v1/resources/buildings", headers=H["department"]).json() == []
+    other = next(b["code"] for b in everything if b["street_town"] != "杨家坪街道")
+    assert client.get(f"/api/v1/resources/buildings/{other}", headers=H["street"]).status_code == 404
+    detail = client.get(f"/api/v1/resources/buildings/{mine[0]['code']}", headers=H["street"]).json()
+    assert [h["period"] for h in detail["history"]] == ["2026-Q2", "2026-Q3"]
+    before = counts(db)
+    put = client.put(
+        f"/api/v1/resources/buildings/{other}/reports/2026-Q4", headers=H["street"], json={"values": {}}
+    )
+    assert put.status_code == 404 and counts(db) == before
+    export = client.get("/api/v1/resources/grading/export.xlsx?period=2026-Q3", headers=H["street"])
+    codes = {
+        r[1] for r in load_workbook(io.BytesIO(export.content)).active.iter_rows(min_row=2, values_only=True)
+    }
+    assert codes == {b["code"] for b in mine}
+    assert (
+        client.get("/api/v1/resources/grading/export.xlsx?period=2026-Q3", headers=H["citizen"]).status_code
+        == 403
+    )

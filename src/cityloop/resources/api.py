@@ -108,6 +108,15 @@ def update_idle(space_id: int, body: IdleSpaceUpdate, db: DB, principal: Current
     return idle_out(row)
 
 
+@router.delete("/idle-spaces/{space_id}", status_code=204)
+def delete_idle(space_id: int, db: DB, principal: CurrentPrincipal) -> None:
+    principal.require(RESOURCES_READ)
+    row = service.get_idle_space(db, space_id=space_id, principal=principal)
+    principal.require(RESOURCES_WRITE)
+    service.delete_idle_space(db, actor=principal, row=row)
+    db.commit()
+
+
 @router.post("/idle-spaces/{space_id}/transitions", response_model=IdleSpaceOut)
 def transition_idle(space_id: int, body: TransitionIn, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
     """Move an idle space along idle → planned → in use (or back: drop_plan, vacate)."""

@@ -151,6 +151,16 @@ def update_idle_space(
     return row
 
 
+def delete_idle_space(session: Session, *, actor: Actor, row: IdleSpace) -> None:
+    """Remove a wrongly registered idle space (siting plans keep their site, without the link)."""
+    before = audit.snapshot(row)
+    session.delete(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="delete", entity_type="idle_space", entity_id=before["id"], before=before
+    )
+
+
 def change_idle_status(
     session: Session, *, actor: Actor, principal: Principal | None, row: IdleSpace, action: str
 ) -> IdleSpace:
