@@ -29,19 +29,17 @@ def create_app() -> FastAPI:
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop.cases import api as cases_api
+    from cityloop.livability import api as livability_api
+    from cityloop.livability import web as livability_web
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.programme import api as programme_api
     from cityloop.programme import api_views as programme_api_views
     from cityloop.programme import web as programme_web
-    from cityloop.twin import api as twin_api
-    from cityloop.twin import web as twin_web
-    from cityloop.livability import api as livability_api
-    from cityloop.livability import web as livability_web
-    from cityloop.org import api as org_api
-    from cityloop.org import web as org_web
     from cityloop.resources import api as resources_api
     from cityloop.resources import web as resources_web
+    from cityloop.twin import api as twin_api
+    from cityloop.twin import web as twin_web
     from cityloop.web import pages
 
     @app.get("/healthz", tags=["ops"])

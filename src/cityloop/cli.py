@@ -94,8 +94,8 @@ def _register_domains() -> None:
     from cityloop.livability import cli as livability_cli
     from cityloop.org import cli as org_cli
     from cityloop.programme import cli as programme_cli
-    from cityloop.twin import cli as twin_cli
     from cityloop.resources import cli as resources_cli
+    from cityloop.twin import cli as twin_cli
 
     app.add_typer(org_cli.users_app, name="users")
     app.add_typer(org_cli.tokens_app, name="tokens")

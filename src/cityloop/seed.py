@@ -7,12 +7,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cityloop.cases import demo as cases_demo
-from cityloop.org import demo as org_demo
-from cityloop.programme import demo as programme_demo
-from cityloop.twin import demo as twin_demo
 from cityloop.livability import demo as livability_demo
 from cityloop.org import demo as org_demo
+from cityloop.programme import demo as programme_demo
 from cityloop.resources import demo as resources_demo
+from cityloop.twin import demo as twin_demo
 
 
 def seed_all(session: Session, *, progress: Any = None) -> bool:
