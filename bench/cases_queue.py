@@ -65,8 +65,12 @@ def generate(path: Path, url: str, n: int) -> None:
         p=[0.86, 0.03, 0.01, 0.01, 0.02, 0.05, 0.01, 0.01],
         size=n,
     )
+    # Open cases are recent (a backlog of days, not of the whole year), except a few stuck ones.
     recent = reported > now - 3 * 86400
+    week = reported > now - 7 * 86400
+    stuck = rng.random(n) < 0.003
     state[(~recent) & np.isin(state, ["reported", "registered", "dispatched"])] = "closed"
+    state[(~week) & (~stuck) & np.isin(state, ["handling", "feedback", "verified"])] = "closed"
     stage = {
         "reported": 0,
         "registered": 1,
@@ -143,17 +147,18 @@ def timed(fn, runs: int = 5) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+# 按期处置率, 结案率, 返工率, 满意率 per responsible unit for cases dispatched in one month.
 INDICATORS = """
-SELECT c.unit_id,
+SELECT unit_id,
        COUNT(*) AS dispatched,
-       SUM(CASE WHEN c.feedback_at <= c.handle_due_at THEN 1 ELSE 0 END) AS on_time,
-       SUM(CASE WHEN c.state = 'closed' THEN 1 ELSE 0 END) AS closed,
-       SUM(CASE WHEN c.rework_count > 0 THEN 1 ELSE 0 END) AS reworked,
-       SUM(CASE WHEN r.score IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied,
-       COUNT(r.id) AS rated
-FROM cases c LEFT JOIN case_ratings r ON r.case_id = c.id
-WHERE c.dispatched_at >= :start AND c.dispatched_at < :end
-GROUP BY c.unit_id
+       SUM(CASE WHEN feedback_at <= handle_due_at THEN 1 ELSE 0 END) AS on_time,
+       SUM(CASE WHEN state = 'closed' THEN 1 ELSE 0 END) AS closed,
+       SUM(CASE WHEN rework_count > 0 THEN 1 ELSE 0 END) AS reworked,
+       SUM(CASE WHEN rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied,
+       COUNT(rating) AS rated
+FROM cases
+WHERE dispatched_at >= :start AND dispatched_at < :end
+GROUP BY unit_id
 """
 
 

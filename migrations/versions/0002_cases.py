@@ -2,7 +2,7 @@
 
 Revision ID: 0002_cases
 Revises: 0001_foundation
-Create Date: 2026-11-28 11:20:50.578220
+Create Date: 2026-11-28 12:05:53.281483
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("return_count", sa.Integer(), nullable=False),
         sa.Column("extension_count", sa.Integer(), nullable=False),
         sa.Column("supporters_count", sa.Integer(), nullable=False),
+        sa.Column("rating", sa.String(length=24), nullable=True),
         sa.Column("due_at", cityloop.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("register_due_at", cityloop.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("dispatch_due_at", cityloop.core.db.UTCDateTime(timezone=True), nullable=True),
@@ -138,17 +139,60 @@ def upgrade() -> None:
         sa.UniqueConstraint("tracking_no", name=op.f("uq_cases_tracking_no")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.create_index("ix_cases_category_cell", ["category_id", "h3_cell"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_closed_at"), ["closed_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_dispatched_at"), ["dispatched_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_grid_id"), ["grid_id"], unique=False)
-        batch_op.create_index("ix_cases_open_due", ["state", "due_at"], unique=False)
+        batch_op.create_index(
+            "ix_cases_indicators",
+            ["dispatched_at", "unit_id", "state", "feedback_at", "handle_due_at", "rework_count", "rating"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_cases_open_category",
+            ["category_id", "h3_cell"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.create_index(
+            "ix_cases_open_due",
+            ["due_at"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.create_index(
+            "ix_cases_open_place",
+            ["lat", "lon"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.create_index(
+            "ix_cases_open_reported",
+            ["reported_at"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.create_index(
+            "ix_cases_open_street",
+            ["street_id", "reported_at"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.create_index(
+            "ix_cases_open_unit",
+            ["unit_id", "due_at"],
+            unique=False,
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
         batch_op.create_index(batch_op.f("ix_cases_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_reported_at"), ["reported_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_reporter_user_id"), ["reporter_user_id"], unique=False)
-        batch_op.create_index("ix_cases_state_reported", ["state", "reported_at"], unique=False)
         batch_op.create_index("ix_cases_street_reported", ["street_id", "reported_at"], unique=False)
-        batch_op.create_index("ix_cases_unit_state", ["unit_id", "state", "reported_at"], unique=False)
+        batch_op.create_index("ix_cases_unit_reported", ["unit_id", "reported_at"], unique=False)
 
     op.create_table(
         "case_attachments",
@@ -366,17 +410,44 @@ def downgrade() -> None:
 
     op.drop_table("case_attachments")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index("ix_cases_unit_state")
+        batch_op.drop_index("ix_cases_unit_reported")
         batch_op.drop_index("ix_cases_street_reported")
-        batch_op.drop_index("ix_cases_state_reported")
         batch_op.drop_index(batch_op.f("ix_cases_reporter_user_id"))
         batch_op.drop_index(batch_op.f("ix_cases_reported_at"))
         batch_op.drop_index(batch_op.f("ix_cases_parent_id"))
-        batch_op.drop_index("ix_cases_open_due")
+        batch_op.drop_index(
+            "ix_cases_open_unit",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index(
+            "ix_cases_open_street",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index(
+            "ix_cases_open_reported",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index(
+            "ix_cases_open_place",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index(
+            "ix_cases_open_due",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index(
+            "ix_cases_open_category",
+            sqlite_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+            postgresql_where=sa.text("state NOT IN ('closed', 'merged', 'voided')"),
+        )
+        batch_op.drop_index("ix_cases_indicators")
         batch_op.drop_index(batch_op.f("ix_cases_grid_id"))
-        batch_op.drop_index(batch_op.f("ix_cases_dispatched_at"))
         batch_op.drop_index(batch_op.f("ix_cases_closed_at"))
-        batch_op.drop_index("ix_cases_category_cell")
 
     op.drop_table("cases")
     with op.batch_alter_table("case_routing_rules", schema=None) as batch_op:

@@ -180,4 +180,4 @@ def test_queue_filters_combine(client, token_for, cases) -> None:
     assert len(page2["items"]) == 5 and not {c["id"] for c in page1["items"]} & {
         c["id"] for c in page2["items"]
     }
-    assert page1["total"] >= 1000 and page1["total_exact"]
+    assert page1["total"] == 1000 and not page1["total_exact"]  # the demo month alone has more: "1000+"

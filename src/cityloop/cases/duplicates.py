@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import h3
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.cases.categories import Leaf
-from cityloop.cases.models import Case, Category
-from cityloop.cases.states import OPEN_STATES
+from cityloop.cases.models import OPEN_SQL, Case, Category
 
 H3_RES = 9
 _EARTH_M = 6_371_008.8
@@ -55,7 +54,7 @@ _NEARBY = (
         Case.h3_cell.in_(bindparam("cells", expanding=True)),
         Case.reported_at >= bindparam("since"),
         Case.reported_at <= bindparam("until"),
-        Case.state.in_(sorted(s.value for s in OPEN_STATES)),
+        text(f"cases.{OPEN_SQL}"),  # literal, to match the partial index on open cases
         Case.parent_id.is_(None),
         Case.id != bindparam("exclude"),
     )

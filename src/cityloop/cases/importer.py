@@ -290,7 +290,7 @@ _CASE_COLUMNS = (
     "reporter_user_id", "reporter_name", "reporter_phone", "parent_id", "possible_duplicate", "rework_count",
     "return_count", "extension_count", "supporters_count", "due_at", "register_due_at", "dispatch_due_at",
     "handle_due_at", "reported_at", "registered_at", "dispatched_at", "accepted_at", "feedback_at",
-    "verified_at", "closed_at", "voided_at", "updated_at", "version",
+    "verified_at", "closed_at", "voided_at", "updated_at", "version", "rating",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "case_id", "step", "unit_id", "started_at", "due_at", "remind_at", "escalate_at", "done_at", "outcome",
@@ -410,6 +410,10 @@ def import_rows(
         stats.count += len(checked)
         if progress:
             progress(len(checked))
+    if stats.count:
+        # Fresh planner statistics after a bulk load (cheap, and the queue's plans depend on them).
+        for table in ("cases", "case_steps", "case_events", "case_ratings"):
+            session.execute(text(f"ANALYZE {table}"))
     stats.seconds = time.perf_counter() - started
     if stats.count:
         audit.record(

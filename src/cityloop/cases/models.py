@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,14 +60,38 @@ class Category(IdMixin, Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
+# Open cases are a small share of all cases: the queues, the map and duplicate checks read them through
+# partial indexes. Queries must state this very text (``OPEN_SQL``) for a planner to pick those indexes.
+OPEN_SQL = "state NOT IN ('closed', 'merged', 'voided')"
+# Indicators per unit and period read only this index, never the table rows.
+INDICATOR_COLUMNS = (
+    "dispatched_at",
+    "unit_id",
+    "state",
+    "feedback_at",
+    "handle_due_at",
+    "rework_count",
+    "rating",
+)
+
+
+def _open_index(name: str, *columns: str) -> Index:
+    where = text(OPEN_SQL)
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 class Case(IdMixin, Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_state_reported", "state", "reported_at"),
-        Index("ix_cases_unit_state", "unit_id", "state", "reported_at"),
+        Index("ix_cases_unit_reported", "unit_id", "reported_at"),
         Index("ix_cases_street_reported", "street_id", "reported_at"),
-        Index("ix_cases_category_cell", "category_id", "h3_cell"),
-        Index("ix_cases_open_due", "state", "due_at"),
+        Index("ix_cases_indicators", *INDICATOR_COLUMNS),
+        _open_index("ix_cases_open_reported", "reported_at"),
+        _open_index("ix_cases_open_unit", "unit_id", "due_at"),
+        _open_index("ix_cases_open_category", "category_id", "h3_cell"),
+        _open_index("ix_cases_open_street", "street_id", "reported_at"),
+        _open_index("ix_cases_open_due", "due_at"),
+        _open_index("ix_cases_open_place", "lat", "lon"),
     )
 
     tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -94,6 +119,8 @@ class Case(IdMixin, Base):
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
     supporters_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The reporter's rating, copied from case_ratings so satisfaction rates need no join.
+    rating: Mapped[str | None] = mapped_column(String(24))
     # Due time of the step now running (None when no clock runs): queue colours and the overdue filter.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     register_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -101,7 +128,7 @@ class Case(IdMixin, Base):
     handle_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

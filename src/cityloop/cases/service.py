@@ -268,6 +268,7 @@ def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
         "return_count": 0,
         "extension_count": 0,
         "supporters_count": 0,
+        "rating": None,
         "reported_at": at,
         "updated_at": at,
         "version": 1,
@@ -403,6 +404,13 @@ def rate(session: Session, *, actor: Principal, case: Case, score: str, comment:
         rated_at=at,
     )
     session.add(rating)
+    # A plain UPDATE: recording satisfaction must not make anyone's copy of the case stale.
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(rating=score)
+        .execution_options(synchronize_session=False)
+    )
     add_event(
         session,
         case=case,
