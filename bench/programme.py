@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,10 +46,15 @@ ONLY = os.environ.get("CITYLOOP_BENCH_ONLY", "")  # "sqlite" or "postgresql" to 
 KEEP = os.environ.get("CITYLOOP_BENCH_KEEP") == "1"  # keep the PostgreSQL database for inspection
 
 
+SCRATCH = Path(tempfile.gettempdir()) / "cityloop-bench-programme"
+
+
 def databases() -> list[tuple[str, str]]:
-    out = [("sqlite", f"sqlite:///{Path(tempfile.mkdtemp(prefix='cityloop-bench-')) / 'bench.db'}")]
-    if ONLY == "postgresql":
-        out = []
+    out = []
+    if ONLY != "postgresql":
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+        SCRATCH.mkdir(parents=True)
+        out.append(("sqlite", f"sqlite:///{SCRATCH / 'bench.db'}"))
     if ONLY == "sqlite":
         return out
     try:
@@ -268,6 +274,7 @@ def main() -> int:
         for label, url in targets:
             bench(label, url)
     finally:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
         if any(label == "postgresql" for label, _ in targets) and not KEEP:
             _pg_admin(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
     return 0

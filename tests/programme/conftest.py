@@ -11,7 +11,7 @@ from cityloop.core.audit import Actor
 from cityloop.org import service as org
 from cityloop.programme import service
 from cityloop.programme.models import Task
-from cityloop.programme.service import MilestoneInput, TaskInput
+from cityloop.programme.plans import MilestoneInput, TaskInput
 
 # A 1×1 PNG: evidence files in tests.
 PNG = bytes.fromhex(

@@ -23,6 +23,7 @@ from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
 from cityloop.programme import service, views, workflow
 from cityloop.programme.models import Evidence, Notice, Problem
+from cityloop.programme.plans import MilestoneInput, TaskInput
 from cityloop.programme.schemas import (
     AcceptanceIn,
     AcceptanceOut,
@@ -50,7 +51,7 @@ from cityloop.programme.schemas import (
     TaskPage,
     TimelineItem,
 )
-from cityloop.programme.service import MilestoneInput, TaskInput, TaskQuery
+from cityloop.programme.service import TaskQuery
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)

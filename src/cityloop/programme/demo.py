@@ -24,10 +24,10 @@ from cityloop.core import audit
 from cityloop.core.audit import Actor
 from cityloop.core.clock import display_zone, now
 from cityloop.org.models import Person, Unit, UnitKind
-from cityloop.programme import bulk, evaluation, service, supervision, workflow
+from cityloop.programme import bulk, evaluation, plans, service, supervision, workflow
 from cityloop.programme.demo_data import ACTIONS, CHECKLISTS, GIVEN, LEADERS, PROGRAMME, SURNAMES, Template
 from cityloop.programme.models import Event, Notice, ProblemState, Programme, TaskState
-from cityloop.programme.service import MilestoneInput, check_place
+from cityloop.programme.plans import MilestoneInput, check_place
 
 ACTOR = Actor("seed-demo")
 FAVOURED = ("500107001000", "500107002000")  # the demo street accounts' areas get tasks in most actions
@@ -142,7 +142,7 @@ class Seeder:
             day = due if k == n else start + timedelta(days=round((due - start).days * k / n))
             pct = 100.0 if k == n else float(round(100 * k / n / 5) * 5)
             out.append(MilestoneInput(chosen[k - 1], day, pct, f"{chosen[k - 1]}佐证材料"))
-        service.check_milestones(out, starts_on=start, due_on=due)
+        plans.check_milestones(out, starts_on=start, due_on=due)
         return start, due, out
 
     # --- history -------------------------------------------------------------------------------------

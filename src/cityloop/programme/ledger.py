@@ -29,9 +29,9 @@ from cityloop.core.permissions import Principal
 from cityloop.org import service as org
 from cityloop.org.models import Person, Unit
 from cityloop.programme import permissions as perm
-from cityloop.programme import service
+from cityloop.programme import plans, service
 from cityloop.programme.models import Programme, Task
-from cityloop.programme.service import MilestoneInput, TaskInput
+from cityloop.programme.plans import RESPONSIBLE_KINDS, MilestoneInput, TaskInput
 
 TASK_SHEET, MS_SHEET = "任务清单", "里程碑"
 TASK_COLUMNS = [
@@ -135,7 +135,7 @@ def template(session: Session, *, programme: Programme, locale: str) -> bytes:
     codes.append(["行动编码 (action)", "行动名称", "", "单位编码 (unit)", "单位名称"])
     units = session.execute(
         select(Unit.code, Unit.name)
-        .where(Unit.kind.in_([k.value for k in service.RESPONSIBLE_KINDS]))
+        .where(Unit.kind.in_([k.value for k in RESPONSIBLE_KINDS]))
         .order_by(Unit.sort_order, Unit.id)
     ).all()
     for i in range(max(len(actions), len(units))):
@@ -256,7 +256,7 @@ def _parse_task(
     if values["starts_on"] and values["due_on"] and values["due_on"] < values["starts_on"]:
         ctx.err(TASK_SHEET, row_no, "due_on", "dates_order")
     unit = ctx.unit(_cell_text(get("responsible_unit"))) if _cell_text(get("responsible_unit")) else None
-    if _cell_text(get("responsible_unit")) and (unit is None or unit.kind not in service.RESPONSIBLE_KINDS):
+    if _cell_text(get("responsible_unit")) and (unit is None or unit.kind not in RESPONSIBLE_KINDS):
         ctx.err(
             TASK_SHEET, row_no, "responsible_unit", "unit_unknown", ref=_cell_text(get("responsible_unit"))
         )
@@ -300,7 +300,7 @@ def _place(ctx: _Ctx, row_no: int, values: dict[str, Any], text: str) -> dict[st
     if text:
         try:
             place = json.loads(text)
-            service.check_place(place)
+            plans.check_place(place)
             return place if isinstance(place, dict) else None
         except (ValueError, AppError):
             ctx.err(TASK_SHEET, row_no, "place", "place")
@@ -357,16 +357,16 @@ def _parse_milestones(
 
 
 def _check_plans(
-    ctx: _Ctx, tasks: dict[str, Any], plans: dict[str, list[tuple[int, int, MilestoneInput]]]
+    ctx: _Ctx, tasks: dict[str, Any], by_task: dict[str, list[tuple[int, int, MilestoneInput]]]
 ) -> None:
     for code, entry in tasks.items():
-        rows = sorted(plans.get(code, []), key=lambda r: r[0])
+        rows = sorted(by_task.get(code, []), key=lambda r: r[0])
         if not rows:
             ctx.err(TASK_SHEET, entry["row"], "code", "no_milestones", code=code)
             continue
         data = entry["data"]
         try:
-            service.check_milestones([r[2] for r in rows], starts_on=data["starts_on"], due_on=data["due_on"])
+            plans.check_milestones([r[2] for r in rows], starts_on=data["starts_on"], due_on=data["due_on"])
         except ValidationFailed as exc:
             field_name = str(exc.params.get("field", ""))
             seq = int(exc.params.get("seq", len(rows)) or len(rows))
@@ -415,8 +415,8 @@ def import_ledger(
                 ctx.err(TASK_SHEET, row_no, "code", "code_taken", code=code)
             elif parsed is not None:
                 tasks[parsed[0]] = parsed[1]
-    plans = _parse_milestones(ctx, wb[MS_SHEET], tasks, seen)
-    _check_plans(ctx, tasks, plans)
+    by_task = _parse_milestones(ctx, wb[MS_SHEET], tasks, seen)
+    _check_plans(ctx, tasks, by_task)
     if not seen and not found.errors:
         found.add(TASK_SHEET, 2, _header("code", "任务编码"), translate("ledger.error.empty", locale))
     if found.errors:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import shapely
-from shapely.geometry import shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +31,13 @@ from cityloop.programme.models import (
     Programme,
     Task,
 )
+from cityloop.programme.plans import (
+    MilestoneInput,
+    TaskInput,
+    check_milestones,
+    check_place,
+    check_task,
+)
 
 Actor = Principal | audit.Actor | None
 
@@ -50,20 +55,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "problem_closure": 0.20,
     "acceptance_pass": 0.15,
 }
-RESPONSIBLE_KINDS = frozenset(
-    {
-        UnitKind.department,
-        UnitKind.street,
-        UnitKind.town,
-        UnitKind.community,
-        UnitKind.special_taskforce,
-        UnitKind.utility,
-        UnitKind.enforcement_team,
-        UnitKind.enforcement_squadron,
-    }
-)
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-PLACE_TYPES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
 
 
 # --- programmes and settings ----------------------------------------------------------------------
@@ -342,114 +334,6 @@ def action_units(session: Session, *, action: Action) -> dict[str, list[Unit]]:
 # --- tasks and milestones -------------------------------------------------------------------------
 
 
-@dataclass
-class MilestoneInput:
-    name: str
-    due_on: date
-    planned_pct: float
-    deliverable: str | None = None
-
-
-@dataclass
-class TaskInput:
-    name: str
-    indicator: str
-    indicator_unit: str
-    baseline: float
-    target_value: float
-    responsible_unit: Unit
-    responsible_person: Person
-    starts_on: date
-    due_on: date
-    milestones: list[MilestoneInput]
-    code: str | None = None
-    target: str | None = None
-    place: dict[str, Any] | None = None
-    site_plan: str | None = None
-
-
-def check_milestones(
-    milestones: list[MilestoneInput], *, starts_on: date, due_on: date, done: int = 0
-) -> None:
-    """The plan must run forward: dates strictly in order inside the task's span, planned progress
-    rising to 100 %. ``done`` milestones at the front are kept as they are."""
-    if not milestones:
-        raise ValidationFailed("error.programme.milestones_required", field="milestones")
-    previous_day, previous_pct = None, 0.0
-    for i, ms in enumerate(milestones, start=1):
-        if not ms.name.strip():
-            raise ValidationFailed("error.programme.milestone_name", field=f"milestones.{i}.name", seq=i)
-        if ms.due_on < starts_on or ms.due_on > due_on:
-            raise ValidationFailed(
-                "error.programme.milestone_outside",
-                field=f"milestones.{i}.due_on",
-                seq=i,
-                start=starts_on.isoformat(),
-                end=due_on.isoformat(),
-            )
-        if previous_day is not None and ms.due_on <= previous_day:
-            raise ValidationFailed(
-                "error.programme.milestone_order",
-                field=f"milestones.{i}.due_on",
-                seq=i,
-                day=ms.due_on.isoformat(),
-                previous=previous_day.isoformat(),
-            )
-        if not (0 < ms.planned_pct <= 100) or ms.planned_pct < previous_pct:
-            raise ValidationFailed(
-                "error.programme.milestone_pct", field=f"milestones.{i}.planned_pct", seq=i
-            )
-        previous_day, previous_pct = ms.due_on, ms.planned_pct
-    if previous_pct != 100:
-        raise ValidationFailed("error.programme.milestone_last_pct", field=f"milestones.{len(milestones)}")
-
-
-def check_place(
-    place: dict[str, Any] | None,
-) -> tuple[dict[str, Any] | None, str | None, float | None, float | None]:
-    """A GeoJSON point, line or area in lon/lat; returns it with its kind and a representative point."""
-    if place is None:
-        return None, None, None, None
-    if isinstance(place, dict) and place.get("type") == "Feature":
-        place = place.get("geometry")
-    if not isinstance(place, dict) or place.get("type") not in PLACE_TYPES:
-        raise ValidationFailed("error.programme.place_invalid", field="place")
-    try:
-        geom = shape(place)
-    except Exception as exc:  # shapely raises several types for malformed coordinates
-        raise ValidationFailed("error.programme.place_invalid", field="place") from exc
-    minx, miny, maxx, maxy = geom.bounds if not geom.is_empty else (999, 999, 999, 999)
-    if geom.is_empty or not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise ValidationFailed("error.programme.place_invalid", field="place")
-    if geom.geom_type.endswith("LineString"):
-        rep = shapely.line_interpolate_point(geom, 0.5, normalized=True)
-    else:
-        rep = geom.point_on_surface()
-    kind = geom.geom_type.replace("Multi", "")
-    rounded = dict(shapely.geometry.mapping(shapely.set_precision(geom, 1e-7)))
-    return rounded, kind, round(rep.x, 7), round(rep.y, 7)
-
-
-def _check_task(data: TaskInput) -> None:
-    if not data.name.strip() or not data.indicator.strip() or not data.indicator_unit.strip():
-        raise ValidationFailed("error.required_field", field="name/indicator/indicator_unit")
-    if data.baseline == data.target_value:
-        raise ValidationFailed("error.programme.target_equals_baseline", field="target_value")
-    if data.due_on < data.starts_on:
-        raise ValidationFailed("error.programme.dates_order", field="due_on")
-    if data.responsible_unit.kind not in RESPONSIBLE_KINDS:
-        raise ValidationFailed("error.programme.responsible_kind", unit=data.responsible_unit.name)
-    unit_path = data.responsible_unit.path
-    if not data.responsible_person.unit.path.startswith(unit_path):
-        raise ValidationFailed(
-            "error.programme.person_not_in_unit",
-            field="responsible_person",
-            person=data.responsible_person.name,
-            unit=data.responsible_unit.name,
-        )
-    check_milestones(data.milestones, starts_on=data.starts_on, due_on=data.due_on)
-
-
 def next_task_code(session: Session, *, action: Action) -> str:
     count = session.scalar(select(func.count()).select_from(Task).where(Task.action_id == action.id)) or 0
     return f"{action.code}-{count + 1:03d}"
@@ -463,7 +347,7 @@ def create_task(
         principal.require(perm.PLAN)
         if not perm.leads(principal, action):
             raise Forbidden("error.programme.not_lead")
-    _check_task(data)
+    check_task(data)
     code = data.code or next_task_code(session, action=action)
     _check_code(code)
     taken = select(Task.id).where(Task.programme_id == action.programme_id, Task.code == code)

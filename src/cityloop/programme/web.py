@@ -26,7 +26,8 @@ from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
 from cityloop.programme import service, states, views, web_work, workflow
 from cityloop.programme.models import VISIONS, Notice, Status, Task
-from cityloop.programme.service import MilestoneInput, TaskInput, TaskQuery
+from cityloop.programme.plans import RESPONSIBLE_KINDS, MilestoneInput, TaskInput
+from cityloop.programme.service import TaskQuery
 from cityloop.programme.web_work import form_files
 from cityloop.web.pages import PageUser, render
 
@@ -241,7 +242,7 @@ def _task_form(
     actions = [a for a in service.list_actions(db, programme=programme) if perm.leads(me, a)]
     units = db.execute(
         select(Unit)
-        .where(Unit.kind.in_([k.value for k in service.RESPONSIBLE_KINDS]))
+        .where(Unit.kind.in_([k.value for k in RESPONSIBLE_KINDS]))
         .order_by(Unit.sort_order, Unit.id)
     ).scalars()
     rows = values.get("milestones") or [{} for _ in range(4)]

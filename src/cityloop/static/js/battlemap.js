@@ -73,7 +73,7 @@ window.battleMap = (function () {
     }
     layer.addTo(map);
     if (firstFit && data.count) {
-      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14 });
+      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14, animate: false });
       firstFit = false;
     }
   }
@@ -99,7 +99,7 @@ window.battleMap = (function () {
     }
     layer.addTo(map);
     if (firstFit && c.n.length) {
-      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14 });
+      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14, animate: false });
       firstFit = false;
     }
   }
