@@ -92,7 +92,9 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.folder}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-            "max_inflight_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "")
+            "max_inflight_messages 0\n"
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + os.environ.get("CITYLOOP_BENCH_MQTT_LOG", "").replace("{folder}", str(self.folder))
         )
         self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -113,10 +115,10 @@ class Mosquitto:
         self.proc.wait(timeout=10)
 
 
-def cityloop(*args: str, url: str) -> subprocess.Popen[bytes]:
-    """``cityloop ARGS`` as a separate process on the given database."""
+def cityloop(*args: str, url: str, log: str | None = None) -> subprocess.Popen[bytes]:
+    """``cityloop ARGS`` as a separate process on the given database (output to ``log`` if given)."""
     env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the process
     return subprocess.Popen(
-        [sys.executable, "-m", "cityloop", *args], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "cityloop", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -57,6 +57,7 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
             "--batch",
             "10000",
             url=url,
+            log=f"{args.log_dir}/ingester-{i}.log" if args.log_dir else None,
         )
         for i in range(args.ingesters)
     ]
@@ -200,6 +201,7 @@ def main() -> None:
     ap.add_argument("--ingesters", type=int, default=1)
     ap.add_argument("--http-batch", type=int, default=10000)
     ap.add_argument("--http-batches", type=int, default=40)
+    ap.add_argument("--log-dir", default=None, help="keep the ingesters' logs here")
     args = ap.parse_args()
     for dialect in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         name = "cityloop_bench_twin_ingest"
