@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop.cases import api as cases_api
+    from cityloop.cases import open311
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.web import pages
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
 
     app.include_router(org_api.router)
     app.include_router(cases_api.router)
+    app.include_router(open311.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
 

@@ -98,6 +98,7 @@ def _register_domains() -> None:
     app.add_typer(org_cli.org_app, name="org")
     app.add_typer(core_cli.audit_app, name="audit")
     app.add_typer(cases_cli.cases_app, name="cases")
+    app.add_typer(cases_cli.open311_app, name="open311")
 
 
 _register_domains()
