@@ -17,7 +17,7 @@ from cityloop.cli import app as cli_app
 from cityloop.core.audit import Actor
 from cityloop.core.clock import isoformat, now
 from cityloop.core.security import token_digest
-from tests.cases.helpers import HJP, YJP, point_in
+from tests.cases.helpers import HJP, YJP, act, point_in
 
 V2 = "/open311/v2"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -174,7 +174,7 @@ def test_a_posted_request_becomes_a_routed_case_visible_without_personal_data(
             req["status"] == "open" and req["service_code"] == "SJ0102" and req["service_name"] == "暴露垃圾"
         )
         assert req["agency_responsible"] == "杨家坪街道" and req["media_url"] == "https://img.example/1.jpg"
-        assert req["requested_datetime"].endswith("+08:00") and req["expected_datetime"].endswith("+08:00")
+        assert req["requested_datetime"].endswith("+08:00") and req["expected_datetime"] is None
         assert abs(req["lat"] - case.lat) < 0.001 and abs(req["long"] - case.lon) < 0.001
     else:
         req_el = xml(shown).find("request")
@@ -315,3 +315,26 @@ def test_the_cli_prints_a_key_that_works_and_stores_only_its_hash(client, db) ->
     assert post(client, db, key).status_code == 200
     again = CliRunner().invoke(cli_app, ["open311", "keys", "create", "--name", "wechat-mini"])
     assert again.exit_code == 2 and len(again.output.strip().splitlines()) == 1
+
+
+def test_the_loop_shows_through_open311_until_closed_with_the_public_note(
+    client, db, api_key, token_for
+) -> None:
+    sr_id = post(client, db, api_key).json()[0]["service_request_id"]
+    dispatcher, street = token_for("dispatcher"), token_for("street")
+    case_id = db.execute(select(Case.id).where(Case.tracking_no == sr_id)).scalar_one()
+    case = client.get(f"/api/v1/cases/{case_id}", headers=dispatcher).json()
+    case = act(client, dispatcher, case, "register").json()
+    case = act(client, dispatcher, case, "dispatch").json()
+    (req,) = client.get(f"{V2}/requests/{sr_id}.json").json()
+    assert req["status"] == "open" and req["expected_datetime"] == case["handle_due_at"]
+    case = act(client, street, case, "accept").json()
+    case = act(client, street, case, "feedback", note="已清运", public_note="垃圾已清运").json()
+    assert client.get(f"{V2}/requests/{sr_id}.json").json()[0]["status_notes"] == "垃圾已清运"
+    case = act(client, token_for("inspector"), case, "verify_pass").json()
+    case = act(client, dispatcher, case, "close", public_note="已办结").json()
+    assert case["state"] == "closed"
+    (req,) = client.get(f"{V2}/requests/{sr_id}.json").json()
+    assert req["status"] == "closed" and req["status_notes"] == "已办结" and req["expected_datetime"] is None
+    assert sr_id in _ids(client.get(f"{V2}/requests.json", params={"status": "closed"}))
+    assert sr_id not in _ids(client.get(f"{V2}/requests.json", params={"status": "open"}))

@@ -3,7 +3,7 @@
 Services are the active category leaves (group = major category); a POSTed request is an intake of the
 ``app`` channel through ``api.commit_intake`` (same routing, duplicate check and idempotency as every
 other channel); requests are cases, shown without any personal data, their status the two-word
-``states.PUBLIC_STATUS``. Contract: docs/cases-open311.md and shared design OPEN311.md.
+``states.PUBLIC_STATUS``. Contract: docs/cases-open311.md.
 """
 
 from __future__ import annotations
@@ -241,7 +241,8 @@ def _request(c: Case, a: routing.Areas, notes: dict[int, str]) -> dict[str, Any]
         "service_notice": None,
         "requested_datetime": isoformat(c.reported_at),
         "updated_datetime": isoformat(c.updated_at),
-        "expected_datetime": isoformat(c.due_at) if status == "open" else None,
+        # When the responsible unit must be done: known once the case is dispatched.
+        "expected_datetime": isoformat(c.handle_due_at) if status == "open" else None,
         "address": c.address,
         "address_id": None,
         "zipcode": None,
