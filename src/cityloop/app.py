@@ -31,6 +31,7 @@ def create_app() -> FastAPI:
     from cityloop.cases import api as cases_api
     from cityloop.livability import api as livability_api
     from cityloop.livability import web as livability_web
+    from cityloop.cases import open311
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.programme import api as programme_api
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
 
     app.include_router(org_api.router)
     app.include_router(cases_api.router)
+    app.include_router(open311.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
     app.include_router(programme_api.router)

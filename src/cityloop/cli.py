@@ -106,6 +106,7 @@ def _register_domains() -> None:
     app.add_typer(twin_cli.twin_app, name="twin")
     app.add_typer(livability_cli.livability_app, name="livability")
     app.add_typer(resources_cli.resources_app, name="resources")
+    app.add_typer(cases_cli.open311_app, name="open311")
 
 
 _register_domains()

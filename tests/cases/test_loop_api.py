@@ -51,9 +51,9 @@ def test_the_whole_loop_with_rework_closure_and_rating(client, token_for, db) ->
     assert closed_notice.kind == "closed" and closed_notice.audience == "reporter"
     actions = (
         db.execute(
-            select(AuditRecord.action).where(
-                AuditRecord.entity_type == "case", AuditRecord.entity_id == str(case["id"])
-            )
+            select(AuditRecord.action)
+            .where(AuditRecord.entity_type == "case", AuditRecord.entity_id == str(case["id"]))
+            .order_by(AuditRecord.id)  # PostgreSQL returns heap order otherwise, not insertion order
         )
         .scalars()
         .all()

@@ -76,3 +76,22 @@ def import_categories(
             skipped=result.skipped,
         )
     )
+
+
+open311_app = typer.Typer(help="Open311 GeoReport v2: api keys of reporting apps", no_args_is_help=True)
+keys_app = typer.Typer(help="api keys (only their hash is stored)", no_args_is_help=True)
+open311_app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@cli_errors
+def open311_key_create(name: str = typer.Option(..., "--name", help="the app the key is for")) -> None:
+    """Create an api_key for an app; prints the key once (on its own last line)."""
+    from cityloop.cases import open311_io
+    from cityloop.core.db import session_scope
+    from cityloop.core.i18n import translate
+
+    with session_scope() as session:
+        key = open311_io.create_key(session, actor=CLI_ACTOR, name=name)
+    console.print(translate("cases.open311.key_created", "en", name=name), highlight=False)
+    print(key)

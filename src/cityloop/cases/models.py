@@ -295,3 +295,14 @@ class Notification(IdMixin, Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Open311Key(IdMixin, Base):
+    """An app allowed to POST Open311 requests; only the SHA-256 of its key is kept."""
+
+    __tablename__ = "open311_keys"
+
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
