@@ -98,6 +98,7 @@ def _register_domains() -> None:
     app.add_typer(org_cli.org_app, name="org")
     app.add_typer(core_cli.audit_app, name="audit")
     app.add_typer(insight_cli.classifier_app, name="classifier")
+    app.command("hotspots")(insight_cli.hotspots_cmd)
 
 
 _register_domains()

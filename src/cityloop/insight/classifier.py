@@ -103,7 +103,9 @@ class LinearClassifier:
         self._scorer = self.prior.scorer() if self.prior is not None else None
 
     def features(self, records: Sequence[Record]) -> sp.csr_matrix:
-        docs = [document(r) for r in records]
+        return self._features([document(r) for r in records])
+
+    def _features(self, docs: Sequence[tuple[str, str]]) -> sp.csr_matrix:
         return featurize(self.full, self.lead, self._scorer, self.prior_weight, docs)
 
     def scores(self, records: Sequence[Record]) -> np.ndarray:
@@ -113,8 +115,9 @@ class LinearClassifier:
         return calibrated(self.scores(records), self.temperature)
 
     def predict(self, records: Sequence[Record]) -> list[Prediction]:
-        known = np.array([bool(document(r)[0]) for r in records], dtype=bool)
-        return _best(self.classes, self.probabilities(records), known)
+        docs = [document(r) for r in records]
+        probs = calibrated(decision(self._features(docs), self.coef, self.intercept), self.temperature)
+        return _best(self.classes, probs, np.array([bool(d[0]) for d in docs], dtype=bool))
 
 
 def featurize(
@@ -124,12 +127,23 @@ def featurize(
     prior_weight: float,
     docs: Sequence[tuple[str, str]],
 ) -> sp.csr_matrix:
-    """Rows: [TF-IDF of the whole text | TF-IDF of the lead | weighted category-name similarities]."""
+    """Rows: [TF-IDF of the whole text | TF-IDF of the lead | weighted category-name similarities].
+
+    Built from numpy entries in one sparse construction: per-call overhead matters at intake, where
+    a batch is one report.
+    """
     texts = [d[0] for d in docs]
-    blocks = [full.transform(texts), lead.transform([d[1] for d in docs])]
+    r1, c1, v1 = full.entries(texts)
+    r2, c2, v2 = lead.entries([d[1] for d in docs])
+    parts = [(r1, c1, v1), (r2, c2 + len(full.vocabulary), v2)]
+    width = len(full.vocabulary) + len(lead.vocabulary)
     if scorer is not None and prior_weight > 0:
-        blocks.append(sp.csr_matrix(prior_weight * scorer.scores(texts)))
-    return sp.csr_matrix(sp.hstack(blocks, format="csr"))
+        dense = prior_weight * scorer.scores(texts)
+        r3, c3 = np.nonzero(dense)
+        parts.append((r3, c3 + width, dense[r3, c3]))
+        width += dense.shape[1]
+    rows, cols, values = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return sp.csr_matrix((values, (rows, cols)), shape=(len(docs), width))
 
 
 def decision(features: sp.csr_matrix, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:

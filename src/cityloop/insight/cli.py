@@ -134,3 +134,56 @@ def _read_categories(path: Path) -> CategoryPrior:
 
 def _column_empty(table: Table, column: str) -> ValidationFailed:
     return ValidationFailed("insight.error.column_empty", path=str(table.path), column=column)
+
+
+@cli_errors
+def hotspots_cmd(
+    csv_file: Path = typer.Option(..., "--csv", help="reports (CSV or Excel)"),
+    id_column: str = typer.Option(..., "--id", help="column with each report's id"),
+    text: str = typer.Option(..., "--text", help=_TEXT_HELP),
+    time_column: str = typer.Option(..., "--time", help="column with when it was reported"),
+    support: str = typer.Option(None, "--support", help="column with supporters / 'me too' counts"),
+    out: Path = typer.Option(..., "--out", help="directory for hotspots.csv and members.csv"),
+) -> None:
+    """Find hotspots: many reports about one problem at one place, ranked by heat."""
+    from cityloop.core import clock
+    from cityloop.insight import textio
+    from cityloop.insight.hotspots import find_hotspots, reports_from_table
+
+    if out.exists() and not out.is_dir():
+        raise ValidationFailed("insight.error.out_not_dir", path=str(out))
+    table = textio.read_table(csv_file)
+    reports = reports_from_table(
+        table,
+        id_column=id_column,
+        text_columns=textio.parse_columns(text),
+        time_column=time_column,
+        support_column=support,
+        zone=clock.display_zone(),
+    )
+    spots = find_hotspots(reports, zone=clock.display_zone())
+    textio.write_csv_atomic(
+        out / "hotspots.csv",
+        ["rank", "hotspot_id", "heat", "start", "end", "place", "summary"],
+        (
+            [
+                h.rank,
+                h.hotspot_id,
+                f"{h.heat:.2f}",
+                clock.isoformat(h.start),
+                clock.isoformat(h.end),
+                h.place,
+                h.summary,
+            ]
+            for h in spots
+        ),
+    )
+    textio.write_csv_atomic(
+        out / "members.csv", ["hotspot_id", "id"], ([h.hotspot_id, m] for h in spots for m in h.members)
+    )
+    grouped = sum(h.reports for h in spots)
+    console.print(
+        f"{len(spots)} hotspots among {len(reports)} reports ({grouped} in hotspots) → {out}",
+        markup=False,
+        highlight=False,
+    )

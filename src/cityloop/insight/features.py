@@ -9,14 +9,12 @@ cover most Chinese words (two characters) and needed no segmentation; adding jie
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 # A report is one text, or several fields of which the first is the title (e.g. 留言主题, 留言详情).
 Record = str | Sequence[str]
@@ -27,9 +25,14 @@ VOID_NAMES = frozenset({"其他", "其它", "other", "others", ""})
 _SPACE = re.compile(r"\s+")
 
 
+# Full-width ASCII forms (Ａ１！) and the ideographic space to their ASCII equivalents: the part of NFKC
+# that matters for report text, at a fraction of its cost on long messages.
+_HALF_WIDTH = {0x3000: " ", **{cp: chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F)}}
+
+
 def clean(text: str) -> str:
-    """NFKC (full-width letters and digits to ASCII) and one space for any run of white space."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
+    """Full-width letters and digits to ASCII, and one space for any run of white space."""
+    return _SPACE.sub(" ", (text or "").translate(_HALF_WIDTH)).strip()
 
 
 def document(record: Record) -> tuple[str, str]:
@@ -44,15 +47,40 @@ def document(record: Record) -> tuple[str, str]:
 
 
 class CharTfidf:
-    """Character n-gram TF-IDF whose whole state is a vocabulary and an IDF array (no pickles)."""
+    """Character 1–2-gram TF-IDF whose whole state is a vocabulary and an IDF array (no pickles).
+
+    ``fit`` is scikit-learn's ``TfidfVectorizer(analyzer="char")``; ``transform`` gives the same matrix
+    (a test checks) but looks n-grams up with numpy — characters through a code-point table, bigrams
+    as sorted integer keys — instead of a Python loop per n-gram, and without per-call scipy overhead.
+    That is what lets 10,000 messages be classified in seconds and one report in about a millisecond.
+    """
 
     def __init__(self, vocabulary: Sequence[str], idf: np.ndarray, ngram: tuple[int, int]) -> None:
-        self.ngram = ngram
+        if not 1 <= ngram[0] <= ngram[1] <= 2:
+            raise ValueError(f"n-gram range {ngram} not supported (1 ≤ n ≤ 2)")
+        self.ngram = (int(ngram[0]), int(ngram[1]))
         self.vocabulary = list(vocabulary)
-        self._vec = TfidfVectorizer(
-            analyzer="char", ngram_range=ngram, vocabulary=self.vocabulary, dtype=np.float64
-        )
-        self._vec.idf_ = np.asarray(idf, dtype=np.float64)  # public setter; validates the length
+        self.idf = np.asarray(idf, dtype=np.float64)
+        if len(self.idf) != len(self.vocabulary) or any(not 1 <= len(t) <= 2 for t in self.vocabulary):
+            raise ValueError("vocabulary and idf do not match")
+        chars = sorted({ch for term in self.vocabulary for ch in term})
+        self._char_id = {ch: k for k, ch in enumerate(chars, start=1)}  # 0 = a character never seen
+        self._table = np.zeros(max((ord(c) for c in chars), default=0) + 1, dtype=np.int64)
+        for ch, k in self._char_id.items():
+            self._table[ord(ch)] = k
+        self._size = len(chars) + 1
+        self._unigram = np.full(self._size, -1, dtype=np.int64)
+        bigram_keys: list[int] = []
+        bigram_index: list[int] = []
+        for index, term in enumerate(self.vocabulary):
+            if len(term) == 1:
+                self._unigram[self._char_id[term]] = index
+            else:
+                bigram_keys.append(self._char_id[term[0]] * self._size + self._char_id[term[1]])
+                bigram_index.append(index)
+        order = np.argsort(np.array(bigram_keys, dtype=np.int64), kind="stable")
+        self._bigram_keys = np.array(bigram_keys, dtype=np.int64)[order]
+        self._bigram_index = np.array(bigram_index, dtype=np.int64)[order]
 
     @classmethod
     def fit(cls, texts: Sequence[str], *, ngram: tuple[int, int], min_df: int = 1) -> CharTfidf:
@@ -63,12 +91,40 @@ class CharTfidf:
             terms[index] = term
         return cls(terms, vec.idf_, ngram)
 
-    @property
-    def idf(self) -> np.ndarray:
-        return np.asarray(self._vec.idf_)
-
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.csr_matrix(self._vec.transform(texts))
+        """L2-normalised TF-IDF rows, one per text (all zeros for a text with no known n-gram)."""
+        rows, cols, values = self.entries(texts)
+        return sp.csr_matrix((values, (rows, cols)), shape=(len(texts), len(self.vocabulary)))
+
+    def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero entries (row, column, value) of ``transform(texts)``, computed with numpy only."""
+        docs = [_WHITE_RUNS.sub(" ", t.lower()) for t in texts]
+        points = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        inside = points < len(self._table)
+        ids = np.where(inside, self._table[np.where(inside, points, 0)], 0)
+        owner = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
+        rows_parts, cols_parts = [], []
+        if self.ngram[0] == 1:
+            col = self._unigram[ids]
+            rows_parts.append(owner[col >= 0])
+            cols_parts.append(col[col >= 0])
+        if self.ngram[1] == 2 and len(ids) > 1 and len(self._bigram_keys):
+            same_text = owner[1:] == owner[:-1]
+            keys = ids[:-1][same_text] * self._size + ids[1:][same_text]
+            where = np.minimum(np.searchsorted(self._bigram_keys, keys), len(self._bigram_keys) - 1)
+            found = self._bigram_keys[where] == keys
+            rows_parts.append(owner[:-1][same_text][found])
+            cols_parts.append(self._bigram_index[where[found]])
+        rows = np.concatenate(rows_parts) if rows_parts else np.array([], dtype=np.int64)
+        cols = np.concatenate(cols_parts) if cols_parts else np.array([], dtype=np.int64)
+        cells, counts = np.unique(rows * len(self.vocabulary) + cols, return_counts=True)
+        rows, cols = cells // len(self.vocabulary), cells % len(self.vocabulary)
+        values = counts * self.idf[cols]
+        norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))
+        return rows, cols, values / norms[rows]
+
+
+_WHITE_RUNS = re.compile(r"\s\s+")  # what scikit-learn's char analyzer collapses
 
 
 @dataclass(frozen=True)
@@ -131,15 +187,14 @@ class PriorScorer:
     def __init__(self, prior: CategoryPrior) -> None:
         docs = [clean(d) for d in prior.class_documents()]
         self.classes = prior.classes
-        self._vec = TfidfVectorizer(analyzer="char", ngram_range=(2, 2), dtype=np.float64)
         try:
-            matrix = self._vec.fit_transform(docs)
+            self._vec: CharTfidf | None = CharTfidf.fit(docs, ngram=(2, 2))
         except ValueError:  # only one-character names: nothing to match on
-            self._centroids = None
+            self._vec = None
         else:
-            self._centroids = sp.csr_matrix(normalize(matrix)).T.tocsc()
+            self._centroids = self._vec.transform(docs).T.tocsc()
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        if self._centroids is None:
+        if self._vec is None:
             return np.zeros((len(texts), len(self.classes)))
         return np.asarray((self._vec.transform(texts) @ self._centroids).todense())

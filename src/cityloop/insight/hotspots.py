@@ -24,7 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +33,11 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from cityloop.core.errors import ValidationFailed
 from cityloop.insight import places as place_names
+from cityloop.insight import textio
 from cityloop.insight.features import clean
+from cityloop.insight.textio import Table
 
 BODY_CHARS = 200
 BODY_WEIGHT = 0.6
@@ -47,7 +50,7 @@ AREA_SHARE = 0.05
 AREA_MIN = 50
 CANDIDATE = 0.1  # cosine over distinctive bigrams alone that makes a pair worth a full comparison
 BLOCK = 2000
-MAX_GROUP = 4000  # larger linked groups are split by their strongest links only
+MAX_GROUP = 1500  # larger linked groups are re-linked with stricter links before clustering
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,10 @@ def find_hotspots(
     known_places: Sequence[str] = (),
     min_reports: int = 2,
     half_life_days: float = 90.0,
+    zone: tzinfo = UTC,
 ) -> list[Hotspot]:
-    """Hotspots among ``reports``, hottest first (rank 1). ``now`` defaults to the latest report."""
+    """Hotspots among ``reports``, hottest first (rank 1). ``now`` defaults to the latest report;
+    ``zone`` is where calendar days are counted (the district's)."""
     if not reports:
         return []
     names = _shared_names(
@@ -96,19 +101,89 @@ def find_hotspots(
             for r in reports
         ]
     )
-    vectors = _vectors([r.title for r in reports], [r.body for r in reports])
-    problems = _vectors(_masked([r.title for r in reports], names), _masked([r.body for r in reports], names))
-    groups = _groups(vectors, problems, names, [r.category for r in reports])
+    # Only the opening of a body counts (a report states its problem first); cut before normalising.
+    titles, bodies = [r.title[:BODY_CHARS] for r in reports], [r.body[: 2 * BODY_CHARS] for r in reports]
+    ctx = _Context.build(
+        vectors=_vectors(titles, bodies),
+        problems=_vectors(_masked(titles, names), _masked(bodies, names)),
+        names=names,
+        categories=[r.category for r in reports],
+    )
     reference = now or max(r.time for r in reports)
     spots = [
-        _hotspot(reports, vectors, names, g, reference, half_life_days)
-        for g in groups
+        _hotspot(reports, ctx, g, reference, half_life_days, zone)
+        for g in _groups(ctx)
         if len(g) >= min_reports
     ]
     spots.sort(key=lambda h: (-h.heat, h.start, h.hotspot_id))
     for rank, spot in enumerate(spots, start=1):
         spot.rank = rank
     return spots
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What grouping needs, as matrices: similarity and place checks are vectorised, not per pair."""
+
+    vectors: sp.csr_matrix  # whole text
+    problems: sp.csr_matrix  # text without place names
+    places: sp.csr_matrix  # report × place name (1 = mentions)
+    related: sp.csr_matrix  # report × place name: names related to the report's (containing/contained)
+    named: np.ndarray  # report has at least one place name
+    category: np.ndarray  # category code, -1 when unknown
+    names: list[tuple[str, ...]]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        vectors: sp.csr_matrix,
+        problems: sp.csr_matrix,
+        names: list[tuple[str, ...]],
+        categories: list[str],
+    ) -> _Context:
+        index = {n: k for k, n in enumerate(dict.fromkeys(n for own in names for n in own))}
+        rows = [i for i, own in enumerate(names) for _ in own]
+        cols = [index[n] for own in names for n in own]
+        shape = (len(names), max(1, len(index)))
+        places = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        codes = {c: k for k, c in enumerate(sorted({c for c in categories if c}))}
+        return cls(
+            vectors=vectors,
+            problems=problems,
+            places=places,
+            related=sp.csr_matrix(places @ _containment(index)),
+            named=np.array([bool(own) for own in names]),
+            category=np.array([codes.get(c, -1) for c in categories]),
+            names=names,
+        )
+
+    def similarity(self, rows: np.ndarray, cols: np.ndarray, full: np.ndarray) -> np.ndarray:
+        """Same place: the problem words' cosine + PLACE_BONUS; no place on one side: the whole text's
+        cosine; places or categories that contradict: 0."""
+        problem = np.asarray(self.problems[rows].multiply(self.problems[cols]).sum(axis=1)).ravel()
+        same_place = np.asarray(self.related[rows].multiply(self.places[cols]).sum(axis=1)).ravel() > 0
+        both = self.named[rows] & self.named[cols]
+        sims = np.where(both, np.where(same_place, problem + PLACE_BONUS, 0.0), full)
+        known = (self.category[rows] >= 0) & (self.category[cols] >= 0)
+        sims[known & (self.category[rows] != self.category[cols])] = 0.0
+        return np.asarray(sims)
+
+
+def _containment(index: dict[str, int]) -> sp.csr_matrix:
+    """Name × name: 1 where one name contains the other (丽发 ⊂ 丽发新城), and on the diagonal."""
+    pairs = [(k, k) for k in index.values()]
+    for name, k in index.items():
+        for size in range(2, len(name)):
+            for start in range(len(name) - size + 1):
+                other = index.get(name[start : start + size])
+                if other is not None:
+                    pairs += [(k, other), (other, k)]
+    size = max(1, len(index))
+    rows, cols = zip(*pairs, strict=True) if pairs else ((), ())
+    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    matrix.data[:] = 1.0
+    return matrix
 
 
 def _shared_names(names: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -147,50 +222,30 @@ def _vectors(title_texts: list[str], body_texts: list[str]) -> sp.csr_matrix:
     return sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")))
 
 
-def _groups(
-    vectors: sp.csr_matrix, problems: sp.csr_matrix, names: list[tuple[str, ...]], categories: list[str]
-) -> list[list[int]]:
-    rows, cols, full = _candidate_pairs(vectors)
-    sims = _pair_similarity(rows, cols, full, problems, names, categories)
+def _groups(ctx: _Context) -> list[list[int]]:
+    rows, cols, full = _candidate_pairs(ctx.vectors)
+    sims = ctx.similarity(rows, cols, full)
     keep = sims >= LINK_SIMILARITY
-    n = vectors.shape[0]
-    graph = sp.coo_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(n, n))
+    return _linked(ctx, rows[keep], cols[keep], sims[keep], LINK_SIMILARITY)
+
+
+def _linked(
+    ctx: _Context, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, level: float
+) -> list[list[int]]:
+    """Connected groups of links at ``level``; groups too big to cluster are re-linked more strictly."""
+    n = ctx.vectors.shape[0]
+    graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    members: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        members.setdefault(int(label), []).append(i)
+    sizes = np.bincount(labels)
     groups: list[list[int]] = []
-    for component in members.values():
-        if len(component) >= 2:
-            groups.extend(_split(component, vectors, problems, names, categories))
+    for label in np.flatnonzero(sizes >= 2):
+        members = np.flatnonzero(labels == label)
+        if len(members) <= MAX_GROUP:
+            groups.extend(_split(ctx, members.tolist()))
+            continue
+        inside = (labels[rows] == label) & (sims >= level + 0.05)
+        groups.extend(_linked(ctx, rows[inside], cols[inside], sims[inside], level + 0.05))
     return groups
-
-
-def _pair_similarity(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    full: np.ndarray,
-    problems: sp.csr_matrix,
-    names: list[tuple[str, ...]],
-    categories: list[str],
-) -> np.ndarray:
-    """Same place: similarity of the problem words plus PLACE_BONUS; no place known: of the whole text;
-    contradicting places or categories: 0."""
-    problem = np.asarray(problems[rows].multiply(problems[cols]).sum(axis=1)).ravel()
-    out = np.empty(len(rows))
-    for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-        out[k] = _similarity(i, j, full[k], problem[k], names, categories)
-    return out
-
-
-def _similarity(
-    i: int, j: int, full: float, problem: float, names: list[tuple[str, ...]], categories: list[str]
-) -> float:
-    if categories[i] and categories[j] and categories[i] != categories[j]:
-        return 0.0
-    if names[i] and names[j]:
-        return problem + PLACE_BONUS if place_names.compatible(names[i], names[j]) else 0.0
-    return full
 
 
 def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,31 +274,15 @@ def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np
     return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
 
 
-def _split(
-    component: list[int],
-    vectors: sp.csr_matrix,
-    problems: sp.csr_matrix,
-    names: list[tuple[str, ...]],
-    categories: list[str],
-) -> list[list[int]]:
+def _split(ctx: _Context, component: list[int]) -> list[list[int]]:
     """Average-linkage clusters of a linked group, so that one chain of pairs cannot glue two problems."""
     if len(component) == 2:
         return [component]
-    if len(component) > MAX_GROUP:
-        half = len(component) // 2
-        return _split(component[:half], vectors, problems, names, categories) + _split(
-            component[half:], vectors, problems, names, categories
-        )
-    full = np.asarray((vectors[component] @ vectors[component].T).todense())
-    problem = np.asarray((problems[component] @ problems[component].T).todense())
-    size = len(component)
-    a, b = np.triu_indices(size, k=1)
-    sims = np.array(
-        [
-            _similarity(component[x], component[y], full[x, y], problem[x, y], names, categories)
-            for x, y in zip(a.tolist(), b.tolist(), strict=True)
-        ]
-    )
+    a, b = np.triu_indices(len(component), k=1)
+    members = np.asarray(component)
+    sub = ctx.vectors[members]
+    full = np.asarray((sub @ sub.T).todense())[a, b]
+    sims = ctx.similarity(members[a], members[b], full)
     condensed = np.clip(1.0 - sims, 0.0, 1.0)
     labels = fcluster(linkage(condensed, method="average"), t=1.0 - GROUP_SIMILARITY, criterion="distance")
     out: dict[int, list[int]] = {}
@@ -254,16 +293,16 @@ def _split(
 
 def _hotspot(
     reports: Sequence[Report],
-    vectors: sp.csr_matrix,
-    names: list[tuple[str, ...]],
+    ctx: _Context,
     group: list[int],
     reference: datetime,
     half_life_days: float,
+    zone: tzinfo,
 ) -> Hotspot:
     members = sorted(group, key=lambda i: (reports[i].time, reports[i].id))
     times = [reports[i].time for i in members]
     support = sum(max(0, reports[i].support) for i in members)
-    days = len({t.date() for t in times})
+    days = len({t.astimezone(zone).date() for t in times})
     age_days = max(0.0, (reference - times[-1]).total_seconds() / 86400)
     recency = 0.5 ** (age_days / half_life_days)
     heat = (len(members) + days + 2 * math.log2(1 + support)) * (0.5 + 0.5 * recency)
@@ -273,13 +312,13 @@ def _hotspot(
         heat=round(heat, 2),
         start=times[0],
         end=times[-1],
-        place=_place(names, members),
-        summary=_summary(reports, vectors, members),
+        place=_place(ctx.names, members),
+        summary=_summary(reports, ctx.vectors, members),
         members=[reports[i].id for i in members],
         reports=len(members),
         days=days,
         support=support,
-        places=_ranked_places(names, members),
+        places=_ranked_places(ctx.names, members),
     )
 
 
@@ -308,3 +347,53 @@ def _summary(reports: Sequence[Report], vectors: sp.csr_matrix, members: list[in
     centrality = np.asarray((sub @ sub.T).sum(axis=1)).ravel()
     best = reports[members[int(np.argmax(centrality))]]
     return clean(best.title) or clean(best.body)[:60]
+
+
+def reports_from_table(
+    table: Table,
+    *,
+    id_column: str,
+    text_columns: Sequence[str],
+    time_column: str,
+    support_column: str | None,
+    zone: tzinfo,
+) -> list[Report]:
+    """Reports from a table; the first of several text columns is the title. Checks every row first."""
+    textio.require_columns(table, [id_column, time_column, *([support_column] if support_column else [])])
+    textio.require_text(table, text_columns)
+    reports: list[Report] = []
+    for line, row in enumerate(table.rows, start=2):  # line 1 is the header
+        report_id = row.get(id_column, "").strip()
+        if not report_id:
+            raise ValidationFailed("insight.error.empty_id", column=id_column, row=line)
+        raw_time = row.get(time_column, "")
+        when = textio.parse_time(raw_time, zone=zone)
+        if when is None:
+            raise ValidationFailed(
+                "insight.error.bad_time", column=time_column, row=line, value=raw_time[:30]
+            )
+        fields = [row.get(c, "") for c in text_columns]
+        title, body = (fields[0], " ".join(fields[1:])) if len(fields) > 1 else ("", fields[0])
+        reports.append(
+            Report(
+                id=report_id,
+                title=title,
+                body=body,
+                time=when,
+                support=_count(row.get(support_column, ""), support_column, line) if support_column else 0,
+            )
+        )
+    return reports
+
+
+def _count(value: str, column: str, line: int) -> int:
+    text = value.strip()
+    if not text:
+        return 0
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
+        raise ValidationFailed("insight.error.bad_support", column=column, row=line, value=text[:30])
+    return max(0, int(number))

@@ -90,10 +90,10 @@ def normalise(text: str) -> str:
 
 def extract(body: str, *, title: str = "", known: Sequence[str] = ()) -> list[str]:
     """Place and organisation names of a report, most specific (longest) first."""
-    found: dict[str, None] = dict.fromkeys(_known_names(title + " " + body, tuple(known)))
+    found: dict[str, None] = dict.fromkeys(_known_names(title + " " + body[: 2 * BODY_CHARS], tuple(known)))
     found.update(dict.fromkeys(_names(normalise(title))))
     if not found:
-        found.update(dict.fromkeys(_names(normalise(body)[:BODY_CHARS])))
+        found.update(dict.fromkeys(_names(normalise(body[: 2 * BODY_CHARS])[:BODY_CHARS])))
     return sorted(found, key=len, reverse=True)
 
 
