@@ -91,11 +91,13 @@ def worker(once: bool = typer.Option(False, help="run every job once and exit"))
 def _register_domains() -> None:
     from cityloop.core import cli as core_cli
     from cityloop.org import cli as org_cli
+    from cityloop.twin import cli as twin_cli
 
     app.add_typer(org_cli.users_app, name="users")
     app.add_typer(org_cli.tokens_app, name="tokens")
     app.add_typer(org_cli.org_app, name="org")
     app.add_typer(core_cli.audit_app, name="audit")
+    app.add_typer(twin_cli.twin_app, name="twin")
 
 
 _register_domains()

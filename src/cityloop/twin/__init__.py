@@ -1,0 +1,1 @@
+"""The digital twin of the district's networks (water, drainage, gas)."""
