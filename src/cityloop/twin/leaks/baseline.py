@@ -32,7 +32,9 @@ def inflow_links(network: NetworkModel, flows: list[str]) -> list[str]:
     return out or list(flows)
 
 
-def naive_detections(network: NetworkModel, data: ScadaData, *, sigmas: float = 3.0) -> list[tuple[str, datetime]]:
+def naive_detections(
+    network: NetworkModel, data: ScadaData, *, sigmas: float = 3.0
+) -> list[tuple[str, datetime]]:
     flows = data.frames["flows"]
     inflow = flows[inflow_links(network, list(flows.columns))].abs().sum(axis=1)
     pressures = data.frames["pressures"]

@@ -88,6 +88,7 @@ def calibrate(
 
 def _matches(network: NetworkModel, detection: Detection, leaks: list[LeakRecord]) -> bool:
     return any(
-        leak.start <= detection.time <= leak.end and network.pipe_distance(detection.pipe, leak.pipe) <= RADIUS
+        leak.start <= detection.time <= leak.end
+        and network.pipe_distance(detection.pipe, leak.pipe) <= RADIUS
         for leak in leaks
     )

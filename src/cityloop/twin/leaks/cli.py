@@ -11,13 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cityloop.core.cliutil import cli_errors, console, err_console
+from cityloop.twin.leaks.records import Detection, DetectorSettings
 
 
 @cli_errors
 def detect_leaks(
     network: str = typer.Option(..., "--network", help="network name, or a path to an EPANET .inp file"),
     scada: Path = typer.Option(..., "--scada", help="directory of pressures/flows/levels/demands .csv[.gz]"),
-    out: Path = typer.Option(..., "--out", help="file for the detections: one 'pipeID, YYYY-MM-DD HH:MM' a line"),
+    out: Path = typer.Option(
+        ..., "--out", help="file for the detections: one 'pipeID, YYYY-MM-DD HH:MM' a line"
+    ),
     history: Path | None = typer.Option(
         None, "--history", help="an earlier year of the same network with its leaks.csv, to calibrate on"
     ),
@@ -33,7 +36,8 @@ def detect_leaks(
     data = read_scada(scada)
     model.check_sensors(**{k: list(v) for k, v in data.layout.kinds().items()})
     started = time.perf_counter()
-    settings, known = None, ()
+    settings: DetectorSettings | None = None
+    known: tuple[str, ...] = ()
     with _progress(quiet) as bar:
         if history is not None:
             past = read_scada(history)
@@ -56,7 +60,9 @@ def detect_leaks(
         )  # fmt: skip
     write_detections(out, [(d.pipe, d.time) for d in found])
     if details is not None:
-        details.write_text(json.dumps([d.as_dict() for d in found], ensure_ascii=False, indent=1), encoding="utf-8")
+        details.write_text(
+            json.dumps([d.as_dict() for d in found], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     _summary(found, out, time.perf_counter() - started)
 
 
@@ -72,7 +78,7 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _summary(found: list, out: Path, seconds: float) -> None:  # type: ignore[type-arg]
+def _summary(found: list[Detection], out: Path, seconds: float) -> None:
     table = Table(title=f"{len(found)} leak detections → {out}  ({seconds:.0f} s)")
     for col in ("time", "pipe", "m³/h", "since", "also likely", "strongest evidence"):
         table.add_column(col)
@@ -81,5 +87,7 @@ def _summary(found: list, out: Path, seconds: float) -> None:  # type: ignore[ty
         top = d.evidence[0] if d.evidence else None
         why = f"{top.sensor} {top.deviation:+.2f} {top.unit}" if top else ""
         flag = " (moved)" if d.relocated else ""
-        table.add_row(f"{d.time:%Y-%m-%d %H:%M}", d.pipe + flag, f"{d.flow:.1f}", f"{d.onset:%m-%d %H:%M}", others, why)
+        table.add_row(
+            f"{d.time:%Y-%m-%d %H:%M}", d.pipe + flag, f"{d.flow:.1f}", f"{d.onset:%m-%d %H:%M}", others, why
+        )
     console.print(table)

@@ -80,8 +80,10 @@ class DemandFactor:
         if ok.any():
             self._obs += float(readings[ok].sum())
             self._exp += float(expected[ok].sum())
-            self._typical = 0.99 * self._typical + 0.01 * float(expected.sum()) if self._typical else float(
-                expected.sum()
+            self._typical = (
+                0.99 * self._typical + 0.01 * float(expected.sum())
+                if self._typical
+                else float(expected.sum())
             )
         if self._exp > 0:
             self.factor = self._obs / self._exp

@@ -26,7 +26,7 @@ import numpy as np
 from cityloop.core.errors import ValidationFailed
 from cityloop.twin.leaks.demand import DemandFactor, PatternDemand
 from cityloop.twin.leaks.hydraulics import HydraulicModel
-from cityloop.twin.leaks.localise import Located, Localiser
+from cityloop.twin.leaks.localise import Localiser, Located
 from cityloop.twin.leaks.network import NetworkModel
 from cityloop.twin.leaks.records import Detection, DetectorSettings, Readings, SensorLayout
 from cityloop.twin.leaks.window import Best, EvidenceWindow, HourRecord, HourState, posterior, scan
@@ -38,8 +38,8 @@ PUMP_ON_FLOW = 0.5  # m³/h: a pump reading more than this is running
 SIMILAR = 0.5
 # Placing a leak: hours screened linearly over all junctions, then candidates × hours simulated exactly.
 SCREEN_HOURS = 72
-EXACT_CANDIDATES = 12
-EXACT_HOURS = 8
+EXACT_CANDIDATES = 8
+EXACT_HOURS = 6
 # Model errors (the day's demand factor, solver tolerance) repeat within a day, so evidence is worth
 # about one independent sample per day, not per hour: the localisation temperature is at least
 # hours / DAY_HOURS.
@@ -94,14 +94,19 @@ class LeakDetector:
             level_tanks=list(layout.levels),
         )
         what_if = HydraulicModel(
-            network, pressure_nodes=list(layout.pressures), flow_links=list(layout.flows), level_tanks=list(layout.levels)
+            network,
+            pressure_nodes=list(layout.pressures),
+            flow_links=list(layout.flows),
+            level_tanks=list(layout.levels),
         )
         self.loc = Localiser(network, self.hyd.junction_names, what_if)
-        self.demand = DemandFactor(PatternDemand.for_nodes(network, list(layout.demands))) if layout.demands else None
+        self.demand = (
+            DemandFactor(PatternDemand.for_nodes(network, list(layout.demands))) if layout.demands else None
+        )
         self.nodal = PatternDemand.for_nodes(network, self.hyd.junction_names)
         # no single leak in the expected run may exceed the network's mean demand (keeps the fit stable)
         week = np.arange(0, 604800, 3600)
-        self.max_leak_flow = max(float(np.mean([self.nodal.at(t).sum() for t in week])) / 1000.0, 5.0)
+        self.max_leak_flow = max(float(np.mean([self.nodal.at(float(t)).sum() for t in week])) / 1000.0, 5.0)
         self.pattern_origin = pattern_origin
         self.cycle = _pattern_cycle(network)
         pump_links = {network.wn.get_link(name).name for name in network.wn.pump_name_list}
@@ -172,7 +177,9 @@ class LeakDetector:
             if leak.coef > 0:
                 emitters[leak.node] = emitters.get(leak.node, 0.0) + leak.coef
         sol = self.hyd.step(demand_factor=factor, tank_levels=r.levels, pumps_on=pumps, emitters=emitters)
-        root_p = {n: math.sqrt(max(p, 0.0)) for n, p in zip(sorted(emitters), sol.leak_pressures, strict=True)}
+        root_p = {
+            n: math.sqrt(max(p, 0.0)) for n, p in zip(sorted(emitters), sol.leak_pressures, strict=True)
+        }
         leak_flows = {leak.id: leak.coef * root_p.get(leak.node, 0.0) for leak in self.tracked.values()}
         self._hour.append(
             _Step(
@@ -205,9 +212,10 @@ class LeakDetector:
         base_nodes = {i: leak.node for i, leak in self.tracked.items()}
         demand = np.mean([self.nodal.at(self._tow(s.time)) for s in steps], axis=0) / 1000.0  # m³/h
         dem = np.where(ok, (sens @ demand) / np.where(ok, sigma, 1.0), 0.0)
+        factor = float(np.mean([s.factor for s in steps]))
         record = HourRecord(
             _hour_of(steps[0].time), base, base_nodes, np.where(ok, y_raw, 0.0), expected,
-            np.where(ok, sigma, np.inf), float(np.mean([s.factor for s in steps])), steps[0].time.date(), state,
+            np.where(ok, sigma, np.inf), factor, steps[0].time.date(), state,
         )  # fmt: skip
         self.window.push(record, y, s_norm, dem, self._positions())
         if self.demand is not None:
@@ -328,7 +336,9 @@ class LeakDetector:
         if result is None:
             return []
         # move only when the current place has become unlikely, so a leak does not wander between equals
-        if result.node != leak.node and (force or self.loc.probability_around(result.prob, leak.node) < self.settings.move_below):
+        if result.node != leak.node and (
+            force or self.loc.probability_around(result.prob, leak.node) < self.settings.move_below
+        ):
             leak.node = result.node
             self.window.refit(self._positions())
         return self._maybe_report(leak, result, now)
@@ -354,13 +364,15 @@ class LeakDetector:
         den = np.maximum(np.einsum("h,hmn,hmn->n", flows**2, sens, sens), 1e-12)
         screen = np.where(num > 0, num * num / den, 0.0)
         energy = float(np.einsum("hm,hm->", z, z))
-        temperature = max(1.0, (energy - float(screen.max())) / max(len(slots) * self.n_obs - 1, 1), len(slots) / DAY_HOURS)
+        temperature = max(
+            1.0, (energy - float(screen.max())) / max(len(slots) * self.n_obs - 1, 1), len(slots) / DAY_HOURS
+        )
         prior = posterior(screen, temperature)
         candidates = np.unique(np.append(np.argsort(-screen)[:EXACT_CANDIDATES], leak.node))
         pick = _spread(len(slots), EXACT_HOURS)
         sse, used = self.loc.exact_sse(
             self.window, slots=slots[pick], residual=fit.e[pick], flows=flows[pick], candidates=candidates,
-            leak_id=leak.id,
+            leak_id=leak.id, others=list(others.values()),
         )  # fmt: skip
         return self.loc.decide(prior, candidates, sse, used * self.n_obs) if used else None
 
@@ -419,7 +431,7 @@ class LeakDetector:
         candidates = np.argsort(-best.scores)[:EXACT_CANDIDATES]
         sse, used = self.loc.exact_sse(
             self.window, slots=slots[pick], residual=self.window.fit.e[slots[pick]], flows=flows[pick],
-            candidates=candidates, leak_id=None,
+            candidates=candidates, leak_id=None, others=list(self._positions().values()),
         )  # fmt: skip
         if not used:
             return self.loc.locate(best.scores, best.score, best.temperature)

@@ -19,6 +19,7 @@ Units: flows m³/h, heads and pressures m, time in seconds.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,7 +203,9 @@ class HydraulicModel:
         """One period solved from scratch (a what-if: leaks placed elsewhere), as an observation vector:
         pressures, flows, tank net inflows. Use a model of its own, not the one following the data."""
         self.start(time_of_week=time_of_week, step_seconds=self.step_seconds)
-        sol = self.step(demand_factor=demand_factor, tank_levels=tank_levels, pumps_on=pumps_on, emitters=emitters)
+        sol = self.step(
+            demand_factor=demand_factor, tank_levels=tank_levels, pumps_on=pumps_on, emitters=emitters
+        )
         return np.concatenate([sol.pressures, sol.flows, sol.tank_inflow])
 
     def _advance(self) -> None:
@@ -280,17 +283,25 @@ class HydraulicModel:
         for link, col in fixed.items():
             a, b = self.pos[self.link_a[link]], self.pos[self.link_b[link]]
             if a >= 0:  # the valve's flow leaves its upstream junction …
-                extra_r, extra_c, extra_v = extra_r + [a], extra_c + [col], extra_v + [-1.0]
+                extra_r.append(a)
+                extra_c.append(col)
+                extra_v.append(-1.0)
             if b >= 0:  # … enters the downstream one, whose head it fixes
-                extra_r, extra_c, extra_v = extra_r + [b, col], extra_c + [col, b], extra_v + [1.0, 1.0]
+                extra_r += [b, col]
+                extra_c += [col, b]
+                extra_v += [1.0, 1.0]
             else:
-                extra_r, extra_c, extra_v = extra_r + [col], extra_c + [col], extra_v + [1.0]
+                extra_r.append(col)
+                extra_c.append(col)
+                extra_v.append(1.0)
         # a whisper of conductance to ground keeps a valve-isolated pocket solvable
         rows += [np.arange(n_j), np.array(extra_r, dtype=int)]
         cols += [np.arange(n_j), np.array(extra_c, dtype=int)]
         vals += [np.full(n_j, -1e-9), np.array(extra_v)]
         n = n_j + len(fixed)
-        matrix = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        matrix = sp.coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
         return matrix, g, fixed
 
     def _all_flows(self) -> np.ndarray:
@@ -338,7 +349,9 @@ class HydraulicModel:
             r += 1
         return out
 
-    def _add_flow(self, row: np.ndarray, link: int, g: np.ndarray, fixed: dict[int, int], sign: float) -> None:
+    def _add_flow(
+        self, row: np.ndarray, link: int, g: np.ndarray, fixed: dict[int, int], sign: float
+    ) -> None:
         if g[link] > 0:
             a, b = self.pos[self.link_a[link]], self.pos[self.link_b[link]]
             if a >= 0:
@@ -356,11 +369,11 @@ class HydraulicModel:
             pass
 
 
-def _pump_curve(network: NetworkModel, pump_name: str):  # type: ignore[no-untyped-def]
+def _pump_curve(network: NetworkModel, pump_name: str) -> Callable[[float], float]:
     """Conductance of a running pump at flow q (m³/h): 1/|d gain/dq| from its head curve."""
     pump = network.wn.get_link(pump_name)
     try:
-        a, b, c = pump.get_head_curve_coefficients()  # SI: head m, flow m³/s, gain = a − b·q^c
+        _, b, c = pump.get_head_curve_coefficients()  # SI: head m, flow m³/s, gain = a − b·q^c
         b_h = b / 3600.0**c
 
         def conductance(q: float) -> float:

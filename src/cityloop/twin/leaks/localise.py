@@ -10,13 +10,14 @@ never perfect, differences between candidates are tempered in proportion to the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
 from cityloop.core.errors import NotFound
+from cityloop.twin.leaks.hydraulics import HydraulicModel
 from cityloop.twin.leaks.network import NetworkModel
 from cityloop.twin.leaks.records import Candidate, SensorEvidence, SensorLayout
-from cityloop.twin.leaks.hydraulics import HydraulicModel
 from cityloop.twin.leaks.window import EvidenceWindow, HourState, choose_pipe, posterior
 
 RADIUS = 300.0  # m, the benchmark's localisation tolerance
@@ -36,7 +37,9 @@ class Located:
 class Localiser:
     """Junction candidates of one network (in the hydraulic model's order) and their pipes."""
 
-    def __init__(self, network: NetworkModel, junction_names: list[str], what_if: HydraulicModel | None = None) -> None:
+    def __init__(
+        self, network: NetworkModel, junction_names: list[str], what_if: HydraulicModel | None = None
+    ) -> None:
         self.network = network
         self.what_if = what_if
         self.junction_names = junction_names
@@ -104,6 +107,7 @@ class Localiser:
         flows: np.ndarray,
         candidates: np.ndarray,
         leak_id: int | None,
+        others: list[int],
     ) -> tuple[np.ndarray, int]:
         """Squared misfit of each candidate junction, with the leak simulated there by EPANET.
 
@@ -126,11 +130,14 @@ class Localiser:
                 if without[node] <= 1e-12:
                     del without[node]
             sigma = np.where(np.isfinite(rec.sigma), rec.sigma, np.inf)
+            basis = np.linalg.qr(window.sens[int(slot)][:, others])[0] if others else None
             ref = self._snap(st, rec.factor, base)
             for c, k in enumerate(candidates):
                 em = dict(without)
                 em[int(k)] = em.get(int(k), 0.0) + flows[row] / np.sqrt(max(self.pressure[int(k)], 1.0))
                 delta = (self._snap(st, rec.factor, em) - ref) / sigma
+                if basis is not None:
+                    delta = delta - basis @ (basis.T @ delta)
                 r = residual[row] - delta
                 sse[c] += float(r @ r)
             used += 1
@@ -139,7 +146,11 @@ class Localiser:
     def _snap(self, st: HourState, factor: float, emitters: dict[int, float]) -> np.ndarray:
         assert self.what_if is not None
         return self.what_if.snapshot(
-            time_of_week=st.time_of_week, demand_factor=factor, tank_levels=st.levels, pumps_on=st.pumps, emitters=emitters
+            time_of_week=st.time_of_week,
+            demand_factor=factor,
+            tank_levels=st.levels,
+            pumps_on=st.pumps,
+            emitters=emitters,
         )
 
     def decide(self, screen: np.ndarray, candidates: np.ndarray, sse: np.ndarray, terms: int) -> Located:
@@ -163,7 +174,9 @@ class Localiser:
             scores=scores,
         )
 
-    def evidence(self, window: EvidenceWindow, layout: SensorLayout, *, since: object) -> list[SensorEvidence]:
+    def evidence(
+        self, window: EvidenceWindow, layout: SensorLayout, *, since: datetime
+    ) -> list[SensorEvidence]:
         """The observations furthest from the model (in noise units) since the leak's onset."""
         records = [r for r in window.records() if r.start >= since] or window.records()[-1:]
         raw = np.mean([r.raw for r in records], axis=0)

@@ -36,7 +36,9 @@ class NetworkModel:
         except FileNotFoundError:
             raise
         except Exception as exc:  # WNTR raises many types for a broken file; the user needs one line
-            raise ValidationFailed("leaks.network_unreadable", path=str(path), reason=_first_line(exc)) from None
+            raise ValidationFailed(
+                "leaks.network_unreadable", path=str(path), reason=_first_line(exc)
+            ) from None
         return cls(name=name or path.stem, wn=wn, source=path)
 
     @classmethod
@@ -117,9 +119,7 @@ class NetworkModel:
         a = np.array([e[0] for e in ends])
         b = np.array([e[1] for e in ends])
         length = np.array([e[2] for e in ends])
-        path = np.minimum.reduce(
-            [d[np.ix_(a, a)], d[np.ix_(a, b)], d[np.ix_(b, a)], d[np.ix_(b, b)]]
-        )
+        path = np.minimum.reduce([d[np.ix_(a, a)], d[np.ix_(a, b)], d[np.ix_(b, a)], d[np.ix_(b, b)]])
         dist = path + length[:, None] / 2 + length[None, :] / 2
         np.fill_diagonal(dist, 0.0)
         return dist <= 300.0
@@ -140,7 +140,9 @@ class NetworkModel:
         ):
             for name in names:
                 if name not in valid:
-                    raise ValidationFailed("leaks.sensor_not_in_network", kind=kind, sensor=name, network=self.name)
+                    raise ValidationFailed(
+                        "leaks.sensor_not_in_network", kind=kind, sensor=name, network=self.name
+                    )
 
 
 def resolve_network(name: str) -> NetworkModel:

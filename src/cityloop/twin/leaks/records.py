@@ -23,7 +23,12 @@ class SensorLayout:
     demands: tuple[str, ...] = ()
 
     def kinds(self) -> dict[str, tuple[str, ...]]:
-        return {"pressures": self.pressures, "flows": self.flows, "levels": self.levels, "demands": self.demands}
+        return {
+            "pressures": self.pressures,
+            "flows": self.flows,
+            "levels": self.levels,
+            "demands": self.demands,
+        }
 
 
 @dataclass
@@ -37,7 +42,9 @@ class Readings:
     demands: np.ndarray
 
     @classmethod
-    def from_mapping(cls, layout: SensorLayout, time: datetime, values: Mapping[str, Mapping[str, float]]) -> Readings:
+    def from_mapping(
+        cls, layout: SensorLayout, time: datetime, values: Mapping[str, Mapping[str, float]]
+    ) -> Readings:
         """``values`` = {"pressures": {node: m}, "flows": {link: m³/h}, "levels": {...}, "demands": {...}}.
 
         A sensor absent from its mapping is an error (a missing column); a None or NaN value is a gap.
@@ -111,7 +118,7 @@ class DetectorSettings:
     step_onsets: int = 48  # abrupt leaks: onsets tried over the last hours
     ramp_stride: int = 6  # incipient leaks: onsets tried every so many hours
     ramp_every: int = 3  # incipient leaks: searched every so many hours (they grow slowly)
-    relocate_every: int = 6  # hours between re-localisations of young tracked leaks
+    relocate_every: int = 12  # hours between re-localisations of young tracked leaks
     relocate_days: int = 10  # a tracked leak older than this keeps its place
     move_below: float = 0.3  # move a tracked leak when P(within 300 m of its junction) drops below this
     warmup_hours: int = 6

@@ -95,7 +95,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, gzip.BadGzipFile, pd.errors.ParserError, EOFError) as exc:
-        raise ValidationFailed("leaks.file_unreadable", file=str(path), reason=str(exc).splitlines()[0]) from None
+        raise ValidationFailed(
+            "leaks.file_unreadable", file=str(path), reason=str(exc).splitlines()[0]
+        ) from None
     except pd.errors.EmptyDataError:
         raise ValidationFailed("leaks.file_unreadable", file=str(path), reason="empty file") from None
     if len(frame.columns) == 0 or frame.columns[0].strip() != "Timestamp":
@@ -164,9 +166,7 @@ def write_leaks(path: Path, leaks: Iterable[LeakRecord]) -> None:
         w = csv.writer(fh)
         w.writerow(["pipe", "start", "end", "diameter", "kind", "peak"])
         for leak in leaks:
-            w.writerow(
-                [leak.pipe, leak.start, leak.end, leak.diameter, leak.kind, leak.peak or leak.start]
-            )
+            w.writerow([leak.pipe, leak.start, leak.end, leak.diameter, leak.kind, leak.peak or leak.start])
 
 
 def write_detections(path: Path, detections: Iterable[tuple[str, datetime]]) -> None:

@@ -70,8 +70,15 @@ def score_detections(
 ) -> Score:
     """Score ``detections`` (pipe, time) against the leaks and their true outflow (m³/h, regular steps)."""
     step_h = _step_hours(leak_flows)
-    scored = [leak for leak in leaks if leak.start >= period_start and (period_end is None or leak.start <= period_end)]
-    outcomes = {id(leak): LeakOutcome(leak, WATER_PRICE * _volume(leak_flows, leak, leak.start, step_h)) for leak in scored}
+    scored = [
+        leak
+        for leak in leaks
+        if leak.start >= period_start and (period_end is None or leak.start <= period_end)
+    ]
+    outcomes = {
+        id(leak): LeakOutcome(leak, WATER_PRICE * _volume(leak_flows, leak, leak.start, step_h))
+        for leak in scored
+    }
     ignored = sum(1 for _, t in detections if t < period_start)
     total, true_n, false_n, repeats = 0.0, 0, 0, 0
     for pipe, when in sorted((d for d in detections if d[1] >= period_start), key=lambda d: d[1]):
@@ -125,14 +132,22 @@ def format_score(score: Score, *, title: str = "") -> str:
         f"true {score.true_detections}, false {score.false_detections}, repeats {score.repeats}, "
         f"ignored {score.ignored}"
     )
-    lines.append(f"{'pipe':<8}{'kind':<10}{'start':<18}{'perfect €':>10}  {'detected':<18}{'as':<8}{'dist m':>7}{'delay h':>9}{'earned €':>10}")
+    lines.append(
+        f"{'pipe':<8}{'kind':<10}{'start':<18}{'perfect €':>10}  {'detected':<18}{'as':<8}"
+        f"{'dist m':>7}{'delay h':>9}{'earned €':>10}"
+    )
     for o in score.leaks:
         leak = o.leak
         if o.found:
             assert o.detected_at is not None
             delay = (o.detected_at - leak.start).total_seconds() / 3600
-            found = f"{o.detected_at:%Y-%m-%d %H:%M}  {o.detected_pipe:<8}{o.distance:>7.0f}{delay:>9.1f}{o.earned:>10,.0f}"
+            found = (
+                f"{o.detected_at:%Y-%m-%d %H:%M}  {o.detected_pipe:<8}{o.distance:>7.0f}"
+                f"{delay:>9.1f}{o.earned:>10,.0f}"
+            )
         else:
             found = f"{'—':<18}{'':<8}{'':>7}{'':>9}{0:>10,.0f}"
-        lines.append(f"{leak.pipe:<8}{leak.kind:<10}{leak.start:%Y-%m-%d %H:%M}  {o.perfect:>10,.0f}  {found}")
+        lines.append(
+            f"{leak.pipe:<8}{leak.kind:<10}{leak.start:%Y-%m-%d %H:%M}  {o.perfect:>10,.0f}  {found}"
+        )
     return "\n".join(lines)

@@ -92,7 +92,9 @@ def simulate(
     rng = np.random.default_rng(seed)
     times = pd.date_range(start, end, freq=f"{step_seconds}s", inclusive="left")
     days = sorted({t.date() for t in times})
-    day_factor = dict(zip(days, climate.factors([datetime(d.year, d.month, d.day) for d in days], rng), strict=True))
+    day_factor = dict(
+        zip(days, climate.factors([datetime(d.year, d.month, d.day) for d in days], rng), strict=True)
+    )
     split_wn, leak_nodes = _split_leak_pipes(network, leaks)
     inp = out_dir / ".simulation.inp"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,14 @@ def simulate(
         inp.with_suffix(".rpt").unlink(missing_ok=True)
     pressures, flows, levels, leak_flows, factors = rows
     tow = ((times - pd.Timestamp(PATTERN_ORIGIN)).total_seconds().to_numpy()) % (7 * 86400)
-    _write(out_dir, "pressures", times, layout.pressures, pressures + rng.normal(0, noise.pressure, pressures.shape), 2)
+    _write(
+        out_dir,
+        "pressures",
+        times,
+        layout.pressures,
+        pressures + rng.normal(0, noise.pressure, pressures.shape),
+        2,
+    )
     _write(out_dir, "flows", times, layout.flows, flows * (1 + rng.normal(0, noise.flow, flows.shape)), 2)
     if layout.levels:
         _write(out_dir, "levels", times, layout.levels, levels + rng.normal(0, noise.level, levels.shape), 2)
@@ -121,7 +130,9 @@ def simulate(
     return out_dir
 
 
-def _split_leak_pipes(network: NetworkModel, leaks: list[LeakRecord]) -> tuple[wntr.network.WaterNetworkModel, list[str]]:
+def _split_leak_pipes(
+    network: NetworkModel, leaks: list[LeakRecord]
+) -> tuple[wntr.network.WaterNetworkModel, list[str]]:
     wn = wntr.network.WaterNetworkModel(str(network.source)) if network.source else _copy(network.wn)
     nodes = []
     for leak in leaks:
@@ -136,7 +147,7 @@ def _copy(wn: wntr.network.WaterNetworkModel) -> wntr.network.WaterNetworkModel:
     return wntr.network.from_dict(wntr.network.to_dict(wn))
 
 
-def _run(en, layout, leaks, leak_nodes, times, day_factor, step_seconds, progress):  # type: ignore[no-untyped-def]
+def _run(en, layout, leaks, leak_nodes, times, day_factor, step_seconds, progress):
     lib, ph = en.ENlib, en._project
     en.ENsettimeparam(EN.HYDSTEP, step_seconds)
     en.ENsettimeparam(EN.DURATION, len(times) * step_seconds)
@@ -179,7 +190,9 @@ def _run(en, layout, leaks, leak_nodes, times, day_factor, step_seconds, progres
     return pressures, flows, levels, leak_flows, factors
 
 
-def _write(out_dir: Path, kind: str, times: pd.DatetimeIndex, names: tuple[str, ...], values: np.ndarray, digits: int) -> None:
+def _write(
+    out_dir: Path, kind: str, times: pd.DatetimeIndex, names: tuple[str, ...], values: np.ndarray, digits: int
+) -> None:
     frame = pd.DataFrame(np.round(values, digits), index=times, columns=list(names))
     frame.index.name = "Timestamp"
     frame.to_csv(out_dir / f"{kind}.csv.gz", date_format="%Y-%m-%d %H:%M:%S")
@@ -212,6 +225,10 @@ def random_leaks(
             leaks.append(LeakRecord(str(pipe), t0, t1, round(diameter, 5), "abrupt", t0))
         else:
             peak = t0 + timedelta(days=float(rng.uniform(7, 84)))
-            t1 = end + timedelta(days=365) if rng.random() < 1 / 3 else peak + timedelta(days=float(rng.uniform(3, 40)))
+            t1 = (
+                end + timedelta(days=365)
+                if rng.random() < 1 / 3
+                else peak + timedelta(days=float(rng.uniform(3, 40)))
+            )
             leaks.append(LeakRecord(str(pipe), t0, t1, round(diameter, 5), "incipient", peak))
     return sorted(leaks, key=lambda leak: leak.start)

@@ -111,7 +111,9 @@ class EvidenceWindow:
     def last_sens(self) -> np.ndarray:
         return self.sens[(self.head - 1) % self.cap]
 
-    def push(self, record: HourRecord, y: np.ndarray, sens: np.ndarray, dem: np.ndarray, tracked: dict[int, int]) -> None:
+    def push(
+        self, record: HourRecord, y: np.ndarray, sens: np.ndarray, dem: np.ndarray, tracked: dict[int, int]
+    ) -> None:
         slot = self.head
         self.y[slot], self.sens[slot], self.dem[slot] = y, sens, dem
         self.full[slot] = np.maximum(np.einsum("mn,mn->n", sens, sens), 1e-12)
@@ -196,7 +198,13 @@ class EvidenceWindow:
         return Fit(a, np.maximum(b, 1e-12), e, a_dem, e_dem, flows, flows_dem)
 
     def _moved(
-        self, y: np.ndarray, sens: np.ndarray, order: np.ndarray, ids: list[int], tracked: dict[int, int], base: np.ndarray
+        self,
+        y: np.ndarray,
+        sens: np.ndarray,
+        order: np.ndarray,
+        ids: list[int],
+        tracked: dict[int, int],
+        base: np.ndarray,
     ) -> np.ndarray:
         """``y`` is relative to the expected run of its hour, which had each tracked leak where it was
         then believed to be. For a leak since moved, shift its base flow to the new junction, linearly
@@ -213,7 +221,15 @@ class EvidenceWindow:
 
 
 def _empty_fit(hours: int, m: int, n: int) -> Fit:
-    return Fit(np.zeros((hours, n)), np.ones((hours, n)), np.zeros((hours, m)), np.zeros((hours, n)), np.zeros((hours, m)), {}, {})
+    return Fit(
+        np.zeros((hours, n)),
+        np.ones((hours, n)),
+        np.zeros((hours, m)),
+        np.zeros((hours, n)),
+        np.zeros((hours, m)),
+        {},
+        {},
+    )
 
 
 def _store(into: Fit, slots: np.ndarray, fit: Fit, tracked: dict[int, int]) -> None:
@@ -298,7 +314,9 @@ def _suffix(x: np.ndarray) -> np.ndarray:
     return np.cumsum(x[::-1], axis=0)[::-1]
 
 
-def _best(shape: str, onsets: np.ndarray, num: np.ndarray, den: np.ndarray, w_last: np.ndarray) -> Best | None:
+def _best(
+    shape: str, onsets: np.ndarray, num: np.ndarray, den: np.ndarray, w_last: np.ndarray
+) -> Best | None:
     if len(onsets) == 0:
         return None
     den = np.maximum(den, 1e-12)
