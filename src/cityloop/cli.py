@@ -110,6 +110,7 @@ def _register_domains() -> None:
     app.add_typer(cases_cli.open311_app, name="open311")
     app.add_typer(insight_cli.classifier_app, name="classifier")
     app.command("hotspots")(insight_cli.hotspots_cmd)
+    app.add_typer(twin_cli.twin_app, name="twin")
 
 
 _register_domains()
