@@ -29,9 +29,9 @@ def create_app() -> FastAPI:
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop.cases import api as cases_api
+    from cityloop.cases import open311
     from cityloop.livability import api as livability_api
     from cityloop.livability import web as livability_web
-    from cityloop.cases import open311
     from cityloop.org import api as org_api
     from cityloop.org import web as org_web
     from cityloop.programme import api as programme_api

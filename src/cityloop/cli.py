@@ -91,8 +91,8 @@ def worker(once: bool = typer.Option(False, help="run every job once and exit"))
 def _register_domains() -> None:
     from cityloop.cases import cli as cases_cli
     from cityloop.core import cli as core_cli
-    from cityloop.livability import cli as livability_cli
     from cityloop.insight import cli as insight_cli
+    from cityloop.livability import cli as livability_cli
     from cityloop.org import cli as org_cli
     from cityloop.programme import cli as programme_cli
     from cityloop.resources import cli as resources_cli
@@ -110,7 +110,6 @@ def _register_domains() -> None:
     app.add_typer(cases_cli.open311_app, name="open311")
     app.add_typer(insight_cli.classifier_app, name="classifier")
     app.command("hotspots")(insight_cli.hotspots_cmd)
-    app.add_typer(twin_cli.twin_app, name="twin")
 
 
 _register_domains()

@@ -11,6 +11,7 @@ import typer
 
 from cityloop.core.audit import Actor
 from cityloop.core.cliutil import cli_errors, console, fail
+from cityloop.twin.leaks import cli as leaks_cli
 
 twin_app = typer.Typer(help="Digital twin of water, drainage and gas networks", no_args_is_help=True)
 CLI_ACTOR = Actor("cli")
@@ -208,13 +209,7 @@ def simulate_cmd(
 
         for name, done in run_once({"twin.warning_cases", "twin.model_check"}).items():
             console.print(f"{name}: {done}")
-"""``cityloop twin …``: the digital twin's commands."""
 
-from __future__ import annotations
 
-import typer
-
-from cityloop.twin.leaks import cli as leaks_cli
-
-twin_app = typer.Typer(help="Digital twin of the networks (water, drainage, gas)", no_args_is_help=True)
+# Leak detection (issue 8) lives in twin/leaks; its command joins this group.
 twin_app.command("detect-leaks")(leaks_cli.detect_leaks)

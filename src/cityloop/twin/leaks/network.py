@@ -146,14 +146,19 @@ class NetworkModel:
 
 
 def resolve_network(name: str) -> NetworkModel:
-    """The network a command names. Today a path to an EPANET .inp file; the twin's network storage
-    plugs in here later (a stored network's name → its model file)."""
+    """The network a command names: a stored twin network (``cityloop twin import … --name NAME``),
+    or else a path to an EPANET .inp file."""
     path = Path(name)
     if path.suffix.lower() == ".inp" or path.exists():
         if not path.exists():
             raise NotFound("leaks.network_not_found", name=name)
         return NetworkModel.from_inp(path)
-    raise NotFound("leaks.network_not_found", name=name)
+    from cityloop.twin.networks import resolve_network as stored_model
+
+    try:
+        return NetworkModel.from_inp(stored_model(name))
+    except NotFound:
+        raise NotFound("leaks.network_not_found", name=name) from None
 
 
 def _first_line(exc: BaseException) -> str:
