@@ -231,7 +231,7 @@ async def create_case(
             principal.require(CASES_REPORT)
             prepared = service.prepare(read, actor=principal, report=report, idempotency_key=idempotency_key)
             if isinstance(prepared, service.IntakeResult):  # a retry of a report already taken
-                return False, render(read, principal, prepared)
+                return False, intake_out(read, principal, prepared)
         finally:
             read.rollback()
             read.close()
@@ -243,7 +243,7 @@ async def create_case(
                 report=report,
                 idempotency_key=idempotency_key,
                 prepared=prepared,
-                render=lambda r: render(db, principal, r),
+                render=lambda r: intake_out(db, principal, r),
             )
             return result.created, out
         finally:
@@ -257,7 +257,8 @@ async def create_case(
     return out
 
 
-def render(db: Session, principal: Principal, result: service.IntakeResult) -> dict[str, Any]:
+def intake_out(db: Session, principal: Principal, result: service.IntakeResult) -> dict[str, Any]:
+    """The answer to a report: the case, and for staff the possible duplicates."""
     out = case_out(result.case, principal, routing.areas(db), category=result.category)
     staff = not principal.is_citizen
     out["duplicates"] = [DuplicateOut(**d.__dict__) for d in result.duplicates] if staff else []
