@@ -51,6 +51,8 @@ _AREAS = ("街道", "镇", "乡")
 CONFLICT_DISTANCE = 1000.0
 AREA_SHARE = 0.05
 AREA_MIN = 50
+PLACE_ALL_PAIRS = 200  # a place named by more reports pairs each only with its next PLACE_WINDOW
+PLACE_WINDOW = 30
 CANDIDATE = 0.1  # cosine over distinctive bigrams alone that makes a pair worth a full comparison
 BLOCK = 2000
 MAX_GROUP = 1500  # larger linked groups are re-linked with stricter links before clustering
@@ -115,7 +117,7 @@ def find_hotspots(
     reference = now or max(r.time for r in reports)
     spots = [
         _hotspot(reports, ctx, g, reference, half_life_days, zone)
-        for g in _groups(ctx)
+        for g in _groups(ctx, np.argsort([r.time for r in reports], kind="stable"))
         if len(g) >= min_reports
     ]
     spots.sort(key=lambda h: (-h.heat, h.start, h.hotspot_id))
@@ -238,17 +240,33 @@ def _vectors(title_texts: list[str], body_texts: list[str], *, title_words: bool
     return sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")))
 
 
-def _groups(ctx: _Context) -> list[list[int]]:
+def _groups(ctx: _Context, order: np.ndarray) -> list[list[int]]:
     rows, cols, full = _candidate_pairs(ctx.vectors)
-    sims, _ = ctx.similarity(rows, cols, full)
+    extra_rows, extra_cols = _place_pairs(ctx, order)
+    n = ctx.vectors.shape[0]
+    keys, first = np.unique(np.concatenate([rows * n + cols, extra_rows * n + extra_cols]), return_index=True)
+    rows, cols = keys // n, keys % n
+    known = np.concatenate([full, np.full(len(extra_rows), np.nan)])[first]
+    missing = np.isnan(known)
+    known[missing] = _row_dots(ctx.vectors, rows[missing], cols[missing])
+    sims, _ = ctx.similarity(rows, cols, known)
     keep = sims >= LINK_SIMILARITY
     return _linked(ctx, rows[keep], cols[keep], sims[keep], LINK_SIMILARITY)
+
+
+def _row_dots(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), 200_000):  # bounded memory on big inputs
+        a, b = rows[start : start + 200_000], cols[start : start + 200_000]
+        out[start : start + len(a)] = np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
+    return out
 
 
 def _linked(
     ctx: _Context, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, level: float
 ) -> list[list[int]]:
-    """Connected groups of links at ``level``; groups too big to cluster are re-linked more strictly."""
+    """Connected groups of links at ``level``; groups too big to cluster are re-linked more strictly,
+    and a group that stricter links cannot break (hundreds of near-identical reports) is kept whole."""
     n = ctx.vectors.shape[0]
     graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -259,9 +277,42 @@ def _linked(
         if len(members) <= MAX_GROUP:
             groups.extend(_split(ctx, members.tolist()))
             continue
-        inside = (labels[rows] == label) & (sims >= level + 0.05)
-        groups.extend(_linked(ctx, rows[inside], cols[inside], sims[inside], level + 0.05))
+        inside = labels[rows] == label
+        stricter = inside & (sims >= level + 0.05)
+        if not stricter.any() or level + 0.05 > sims[inside].max():
+            groups.append(members.tolist())
+            continue
+        groups.extend(_linked(ctx, rows[stricter], cols[stricter], sims[stricter], level + 0.05))
     return groups
+
+
+def _place_pairs(ctx: _Context, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) naming the same place. A place named by few reports pairs them all; a busy one
+    pairs each report with its ``PLACE_WINDOW`` successors in time, so the work stays linear while
+    a problem that keeps being reported there still chains together."""
+    by_name = ctx.places.T.tocsr()
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    for name in range(by_name.shape[0]):
+        members = by_name.indices[by_name.indptr[name] : by_name.indptr[name + 1]]
+        if len(members) < 2:
+            continue
+        members = members[np.argsort(rank[members], kind="stable")]
+        if len(members) <= PLACE_ALL_PAIRS:
+            a, b = np.triu_indices(len(members), k=1)
+        else:
+            a = np.repeat(np.arange(len(members)), PLACE_WINDOW)
+            b = a + np.tile(np.arange(1, PLACE_WINDOW + 1), len(members))
+            a, b = a[b < len(members)], b[b < len(members)]
+        found_i.append(members[a])
+        found_j.append(members[b])
+    if not found_i:
+        empty = np.array([], dtype=np.int64)
+        return empty, empty
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    return np.minimum(i, j), np.maximum(i, j)
 
 
 def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,13 +328,11 @@ def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np
     at_t = distinctive.T.tocsr()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, n, BLOCK):
-        block = vectors[start : start + BLOCK]
         shared = sp.coo_matrix(distinctive[start : start + BLOCK] @ at_t)
         i = shared.row + start
         keep = (shared.col > i) & (shared.data >= CANDIDATE)
-        rows, cols = shared.row[keep], shared.col[keep]
-        full = np.asarray(block[rows].multiply(vectors[cols]).sum(axis=1)).ravel()
-        found.append((rows + start, cols, full))
+        rows, cols = shared.row[keep] + start, shared.col[keep]
+        found.append((rows, cols, _row_dots(vectors, rows, cols)))
     if not found:
         empty = np.array([], dtype=int)
         return empty, empty, np.array([])

@@ -182,7 +182,8 @@ def _frequency(word: str) -> int:
 def _name(words: list[str], before: tuple[str, str]) -> str:
     """The name a run of words ending in a place word makes, or "" if it is no proper name."""
     name = "".join(words)[-MAX_NAME:]
-    road = name.endswith(_ROADS) and len(name) < 3
+    # A bare road word (路, 东路), not the ordinary noun 道路 (目前|道路 is no road's name).
+    road = name.endswith(_ROADS) and len(name) < 3 and (name in _ROADS or not _is_ordinary_word(name))
     # Roads take almost any word as their name (青年路, 解放路); an estate or a school only a noun or an
     # adjective (幸福小区, not 增加|幼儿园).
     naming = before[1] not in _FUNCTION_FLAGS if road else before[1] in _NAMING_FLAGS
@@ -190,6 +191,8 @@ def _name(words: list[str], before: tuple[str, str]) -> str:
     plain = before[0] not in _BOUNDARY and before[0] not in SUFFIXES and not _TAIL_RE.fullmatch(before[0])
     if bare and naming and len(before[0]) >= 2 and plain:
         name = before[0] + name  # named after an ordinary word: 解放路, 劳动东路, 幸福小区, 光明村
+    elif len(words) > 1 and all(w in SUFFIXES for w in words):
+        return ""  # kinds of places only: 小学学校
     trimmed = _TAIL_RE.sub("", name)
     if len(trimmed) >= 2 and not _is_common_word(trimmed):  # 丽发新城小区 → 丽发新城; 幸福小区 stays
         name = trimmed
