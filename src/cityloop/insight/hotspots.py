@@ -117,7 +117,7 @@ def find_hotspots(
     reference = now or max(r.time for r in reports)
     spots = [
         _hotspot(reports, ctx, g, reference, half_life_days, zone)
-        for g in _groups(ctx, np.argsort([r.time for r in reports], kind="stable"))
+        for g in _groups(ctx, np.argsort([r.time.timestamp() for r in reports], kind="stable"))
         if len(g) >= min_reports
     ]
     spots.sort(key=lambda h: (-h.heat, h.start, h.hotspot_id))
