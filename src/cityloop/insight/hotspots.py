@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,12 @@ PLACE_BONUS = 0.2  # added to the problem words' similarity when two reports nam
 GROUP_SIMILARITY = 0.30  # average cosine that keeps a linked group together
 DISTINCTIVE_SHARE = 0.01  # a bigram in at most 1 % of reports (and at least ...) is distinctive
 DISTINCTIVE_MIN = 30
+_AREAS = ("街道", "镇", "乡")
+CONFLICT_DISTANCE = 1000.0
 AREA_SHARE = 0.05
 AREA_MIN = 50
+PLACE_ALL_PAIRS = 200  # a place named by more reports pairs each only with its next PLACE_WINDOW
+PLACE_WINDOW = 30
 CANDIDATE = 0.1  # cosine over distinctive bigrams alone that makes a pair worth a full comparison
 BLOCK = 2000
 MAX_GROUP = 1500  # larger linked groups are re-linked with stricter links before clustering
@@ -105,14 +110,14 @@ def find_hotspots(
     titles, bodies = [r.title[:BODY_CHARS] for r in reports], [r.body[: 2 * BODY_CHARS] for r in reports]
     ctx = _Context.build(
         vectors=_vectors(titles, bodies),
-        problems=_vectors(_masked(titles, names), _masked(bodies, names)),
+        problems=_vectors(_masked(titles, names), _masked(bodies, names), title_words=True),
         names=names,
         categories=[r.category for r in reports],
     )
     reference = now or max(r.time for r in reports)
     spots = [
         _hotspot(reports, ctx, g, reference, half_life_days, zone)
-        for g in _groups(ctx)
+        for g in _groups(ctx, np.argsort([r.time.timestamp() for r in reports], kind="stable"))
         if len(g) >= min_reports
     ]
     spots.sort(key=lambda h: (-h.heat, h.start, h.hotspot_id))
@@ -158,27 +163,30 @@ class _Context:
             names=names,
         )
 
-    def similarity(self, rows: np.ndarray, cols: np.ndarray, full: np.ndarray) -> np.ndarray:
-        """Same place: the problem words' cosine + PLACE_BONUS; no place on one side: the whole text's
-        cosine; places or categories that contradict: 0."""
+    def similarity(
+        self, rows: np.ndarray, cols: np.ndarray, full: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity, conflict) per pair. Same place: the problem words' cosine + PLACE_BONUS; no place
+        on one side: the whole text's cosine. Conflict: both name places and none matches, or their
+        categories differ — such a pair never shares a hotspot."""
         problem = np.asarray(self.problems[rows].multiply(self.problems[cols]).sum(axis=1)).ravel()
         same_place = np.asarray(self.related[rows].multiply(self.places[cols]).sum(axis=1)).ravel() > 0
         both = self.named[rows] & self.named[cols]
-        sims = np.where(both, np.where(same_place, problem + PLACE_BONUS, 0.0), full)
         known = (self.category[rows] >= 0) & (self.category[cols] >= 0)
-        sims[known & (self.category[rows] != self.category[cols])] = 0.0
-        return np.asarray(sims)
+        conflict = (both & ~same_place) | (known & (self.category[rows] != self.category[cols]))
+        sims = np.where(both, problem + PLACE_BONUS, full)
+        sims[conflict] = 0.0
+        return np.asarray(sims), conflict
 
 
 def _containment(index: dict[str, int]) -> sp.csr_matrix:
-    """Name × name: 1 where one name contains the other (丽发 ⊂ 丽发新城), and on the diagonal."""
+    """Name × name: 1 where one name contains the other (``places.contained``), and on the diagonal."""
     pairs = [(k, k) for k in index.values()]
     for name, k in index.items():
-        for size in range(2, len(name)):
-            for start in range(len(name) - size + 1):
-                other = index.get(name[start : start + size])
-                if other is not None:
-                    pairs += [(k, other), (other, k)]
+        for part in place_names.contained(name):
+            other = index.get(part)
+            if other is not None:
+                pairs += [(k, other), (other, k)]
     size = max(1, len(index))
     rows, cols = zip(*pairs, strict=True) if pairs else ((), ())
     matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
@@ -198,23 +206,33 @@ def _shared_names(names: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def _masked(texts: list[str], names: list[tuple[str, ...]]) -> list[str]:
-    """Texts without their place names: what is left says what the problem is."""
+    """Texts without their place names (and the 小区/社区 after them): what is left is the problem."""
     out = []
     for text, own in zip(texts, names, strict=True):
         text = place_names.normalise(text)
-        for name in own:
-            text = text.replace(name, " ")
+        if own:
+            pattern = "(?:" + "|".join(map(re.escape, own)) + ")" + place_names.TAILS
+            text = re.sub(pattern, " ", text)
         out.append(text)
     return out
 
 
-def _vectors(title_texts: list[str], body_texts: list[str]) -> sp.csr_matrix:
-    """Rows: L2-normalised [title bigrams | BODY_WEIGHT × body-opening bigrams]."""
+def _vectors(title_texts: list[str], body_texts: list[str], *, title_words: bool = False) -> sp.csr_matrix:
+    """Rows: L2-normalised [title bigrams (or words) | BODY_WEIGHT × body-opening bigrams].
+
+    For "same problem?" the title's words beat its character bigrams: bigrams across word boundaries
+    (近工, 地夜 in 附近工地夜间) are noise that dilutes the shared words (工地, 施工, 噪音). jieba's
+    segmentation of titles is cached and shared with place extraction, so words cost little there.
+    """
     bodies = [clean(b)[:BODY_CHARS] for b in body_texts]
     titles = [clean(t) or b[:30] for t, b in zip(title_texts, bodies, strict=True)]
     blocks = []
-    for texts, weight in ((titles, 1.0), (bodies, BODY_WEIGHT)):
-        vec = TfidfVectorizer(analyzer="char", ngram_range=(2, 2), sublinear_tf=True, min_df=1)
+    for texts, weight, words in ((titles, 1.0, title_words), (bodies, BODY_WEIGHT, False)):
+        vec = (
+            TfidfVectorizer(analyzer=place_names.words, sublinear_tf=True)
+            if words
+            else TfidfVectorizer(analyzer="char", ngram_range=(2, 2), sublinear_tf=True, min_df=1)
+        )
         try:
             blocks.append(weight * vec.fit_transform(texts))
         except ValueError:  # every text shorter than two characters
@@ -222,17 +240,33 @@ def _vectors(title_texts: list[str], body_texts: list[str]) -> sp.csr_matrix:
     return sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")))
 
 
-def _groups(ctx: _Context) -> list[list[int]]:
+def _groups(ctx: _Context, order: np.ndarray) -> list[list[int]]:
     rows, cols, full = _candidate_pairs(ctx.vectors)
-    sims = ctx.similarity(rows, cols, full)
+    extra_rows, extra_cols = _place_pairs(ctx, order)
+    n = ctx.vectors.shape[0]
+    keys, first = np.unique(np.concatenate([rows * n + cols, extra_rows * n + extra_cols]), return_index=True)
+    rows, cols = keys // n, keys % n
+    known = np.concatenate([full, np.full(len(extra_rows), np.nan)])[first]
+    missing = np.isnan(known)
+    known[missing] = _row_dots(ctx.vectors, rows[missing], cols[missing])
+    sims, _ = ctx.similarity(rows, cols, known)
     keep = sims >= LINK_SIMILARITY
     return _linked(ctx, rows[keep], cols[keep], sims[keep], LINK_SIMILARITY)
+
+
+def _row_dots(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), 200_000):  # bounded memory on big inputs
+        a, b = rows[start : start + 200_000], cols[start : start + 200_000]
+        out[start : start + len(a)] = np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
+    return out
 
 
 def _linked(
     ctx: _Context, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, level: float
 ) -> list[list[int]]:
-    """Connected groups of links at ``level``; groups too big to cluster are re-linked more strictly."""
+    """Connected groups of links at ``level``; groups too big to cluster are re-linked more strictly,
+    and a group that stricter links cannot break (hundreds of near-identical reports) is kept whole."""
     n = ctx.vectors.shape[0]
     graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -243,9 +277,42 @@ def _linked(
         if len(members) <= MAX_GROUP:
             groups.extend(_split(ctx, members.tolist()))
             continue
-        inside = (labels[rows] == label) & (sims >= level + 0.05)
-        groups.extend(_linked(ctx, rows[inside], cols[inside], sims[inside], level + 0.05))
+        inside = labels[rows] == label
+        stricter = inside & (sims >= level + 0.05)
+        if not stricter.any() or level + 0.05 > sims[inside].max():
+            groups.append(members.tolist())
+            continue
+        groups.extend(_linked(ctx, rows[stricter], cols[stricter], sims[stricter], level + 0.05))
     return groups
+
+
+def _place_pairs(ctx: _Context, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) naming the same place. A place named by few reports pairs them all; a busy one
+    pairs each report with its ``PLACE_WINDOW`` successors in time, so the work stays linear while
+    a problem that keeps being reported there still chains together."""
+    by_name = ctx.places.T.tocsr()
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    for name in range(by_name.shape[0]):
+        members = by_name.indices[by_name.indptr[name] : by_name.indptr[name + 1]]
+        if len(members) < 2:
+            continue
+        members = members[np.argsort(rank[members], kind="stable")]
+        if len(members) <= PLACE_ALL_PAIRS:
+            a, b = np.triu_indices(len(members), k=1)
+        else:
+            a = np.repeat(np.arange(len(members)), PLACE_WINDOW)
+            b = a + np.tile(np.arange(1, PLACE_WINDOW + 1), len(members))
+            a, b = a[b < len(members)], b[b < len(members)]
+        found_i.append(members[a])
+        found_j.append(members[b])
+    if not found_i:
+        empty = np.array([], dtype=np.int64)
+        return empty, empty
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    return np.minimum(i, j), np.maximum(i, j)
 
 
 def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,13 +328,11 @@ def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np
     at_t = distinctive.T.tocsr()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, n, BLOCK):
-        block = vectors[start : start + BLOCK]
         shared = sp.coo_matrix(distinctive[start : start + BLOCK] @ at_t)
         i = shared.row + start
         keep = (shared.col > i) & (shared.data >= CANDIDATE)
-        rows, cols = shared.row[keep], shared.col[keep]
-        full = np.asarray(block[rows].multiply(vectors[cols]).sum(axis=1)).ravel()
-        found.append((rows + start, cols, full))
+        rows, cols = shared.row[keep] + start, shared.col[keep]
+        found.append((rows, cols, _row_dots(vectors, rows, cols)))
     if not found:
         empty = np.array([], dtype=int)
         return empty, empty, np.array([])
@@ -275,15 +340,19 @@ def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _split(ctx: _Context, component: list[int]) -> list[list[int]]:
-    """Average-linkage clusters of a linked group, so that one chain of pairs cannot glue two problems."""
+    """Average-linkage clusters of a linked group, so that one chain of pairs cannot glue two problems.
+
+    A conflicting pair gets a distance so large that no average over fewer than a thousand pairs can
+    hide it: reports without a place may join either of two places, but never bridge them.
+    """
     if len(component) == 2:
         return [component]
     a, b = np.triu_indices(len(component), k=1)
     members = np.asarray(component)
     sub = ctx.vectors[members]
     full = np.asarray((sub @ sub.T).todense())[a, b]
-    sims = ctx.similarity(members[a], members[b], full)
-    condensed = np.clip(1.0 - sims, 0.0, 1.0)
+    sims, conflict = ctx.similarity(members[a], members[b], full)
+    condensed = np.where(conflict, CONFLICT_DISTANCE, np.clip(1.0 - sims, 0.0, 1.0))
     labels = fcluster(linkage(condensed, method="average"), t=1.0 - GROUP_SIMILARITY, criterion="distance")
     out: dict[int, list[int]] = {}
     for idx, label in zip(component, labels, strict=True):
@@ -331,14 +400,16 @@ def _ranked_places(names: list[tuple[str, ...]], members: list[int]) -> list[str
 
 
 def _place(names: list[tuple[str, ...]], members: list[int]) -> str:
-    """The most specific of the names at least half as common as the commonest (伊景园滨河苑, not 滨河)."""
+    """The most specific of the names at least half as common as the commonest: 伊景园滨河苑, not 滨河;
+    茶场村, not 西湖街道 (a street or town is an area, not a place)."""
     counts: Counter[str] = Counter()
     for i in members:
         counts.update(set(names[i]))
     if not counts:
         return ""
     top = max(counts.values())
-    return max((n for n, c in counts.items() if 2 * c >= top), key=lambda n: (len(n), counts[n], n))
+    common = [n for n, c in counts.items() if 2 * c >= top]
+    return max(common, key=lambda n: (not n.endswith(_AREAS), len(n), counts[n], n))
 
 
 def _summary(reports: Sequence[Report], vectors: sp.csr_matrix, members: list[int]) -> str:

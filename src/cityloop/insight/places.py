@@ -41,9 +41,8 @@ SUFFIXES = tuple(
     )
 )
 # Tails that say what kind of place it is, not which one: trimmed so that names compare.
-_TAIL_RE = re.compile(
-    "(?:" + "|".join(_words("小区 社区 居民区 住宅区 片区 项目 楼盘 一期 二期 三期 四期 五期")) + ")+$"
-)
+TAILS = "(?:" + "|".join(_words("小区 社区 居民区 住宅区 片区 项目 楼盘 一期 二期 三期 四期 五期")) + ")*"
+_TAIL_RE = re.compile(TAILS.replace(")*", ")+") + "$")
 # Words that end a name on the left although jieba may tag them as nouns.
 _BOUNDARY = frozenset(
     _words(
@@ -65,8 +64,10 @@ _FUNCTION_CHARS = frozenset(
 _FUNCTION_FLAGS = frozenset(_words("c p r u uj ul uz uv ud ug y e o"))
 _STOP_FLAGS = frozenset(_words("v vd vn d f t q l i ad an a b z zg m"))
 _COMMON = 1000
-_PROPER_FLAGS = frozenset({"ns", "nt", "nz"})
+_PROPER_MAX_FREQ = 80
+_PROPER_FLAGS = frozenset({"ns", "nt", "nz", "nr", "nrt", "nrfg"})
 _ROADS = ("路", "街", "大道", "巷")
+_NAMING_FLAGS = frozenset(_words("a an n nz nt ns nr"))
 _FACILITIES = ("站", "厂", "场", "店", "馆", "中心", "市场", "公司")
 # Bodies open by addressing the government; such names are whom a report is sent to, not where.
 _ADDRESSEE = re.compile("政府|市委|党委|人大|政协|国务院|领导")
@@ -100,7 +101,18 @@ def extract(body: str, *, title: str = "", known: Sequence[str] = ()) -> list[st
 def compatible(a: Iterable[str], b: Iterable[str]) -> bool:
     """True when some name of one contains, or is contained in, some name of the other."""
     bs = list(b)
-    return any(x in y or y in x for x in a for y in bs)
+    return any(x == y or x in contained(y) or y in contained(x) for x in a for y in bs)
+
+
+def contained(name: str) -> set[str]:
+    """The shorter names that may mean the same place: any part of three or more characters, and a
+    two-character start (丽发 → 丽发新城) but not a two-character middle (滨江 is no 润和滨江府)."""
+    parts = {
+        name[start : start + size] for size in range(3, len(name)) for start in range(len(name) - size + 1)
+    }
+    if len(name) > 2:
+        parts.add(name[:2])
+    return parts
 
 
 @lru_cache(maxsize=500_000)
@@ -108,13 +120,16 @@ def _names(text: str) -> tuple[str, ...]:
     names: list[str] = []
     run: list[str] = []
     before = ("", "x")  # the word that ended the previous run
-    for word, flag in _tokens(_ADMIN.sub("，", text)):
+    tokens = _tokens(_ADMIN.sub("，", text))
+    for k, (word, flag) in enumerate(tokens):
         if _breaks(word, flag):
             run, before = [], (word, flag)
             continue
-        if flag == "ns" and len(word) >= 2 and not word.endswith(SUFFIXES) and _frequency(word) < _COMMON:
+        # A dictionary place of three or more characters (杨家坪); two (滨江, 南山) are too often just part
+        # of an estate's name (万润滨江天著, 润和滨江府) to say "same place".
+        if flag == "ns" and len(word) >= 3 and not word.endswith(SUFFIXES) and _frequency(word) < _COMMON:
             names.append(word)
-        if word.endswith(SUFFIXES):
+        if word.endswith(SUFFIXES) and not (len("".join(run) + word) <= 2 and _continues(tokens, k)):
             name = _name([*run, word], before)
             if name:
                 names.append(name)
@@ -125,6 +140,25 @@ def _names(text: str) -> tuple[str, ...]:
                 continue
         run.append(word)
     return tuple(dict.fromkeys(n for n in names if _keep(n)))
+
+
+def words(text: str) -> list[str]:
+    """The content words of a short text (a title): no punctuation, particles or pronouns."""
+    return [
+        w
+        for w, flag in _tokens(normalise(text))
+        if _NAME_CHAR.search(w) and flag not in _FUNCTION_FLAGS and w not in _FUNCTION_CHARS
+    ]
+
+
+def _continues(tokens: tuple[tuple[str, str], ...], k: int) -> bool:
+    """The next word is a kind of place that completes a too-short name: 楚府|中学, 北城|菜市场."""
+    if k + 1 >= len(tokens):
+        return False
+    word = tokens[k + 1][0]
+    if _TAIL_RE.fullmatch(word) or not word.endswith(SUFFIXES):
+        return False
+    return word in SUFFIXES or _is_common_word(word)  # 北城|菜市场, but not 凉塘路|旧城(改造)
 
 
 def _keep(name: str) -> bool:
@@ -148,11 +182,20 @@ def _frequency(word: str) -> int:
 def _name(words: list[str], before: tuple[str, str]) -> str:
     """The name a run of words ending in a place word makes, or "" if it is no proper name."""
     name = "".join(words)[-MAX_NAME:]
-    road = name.endswith(_ROADS) and len(name) < 3
-    if road and before[1] in {"v", "vn", "a", "an", "nz", "nt"} and len(before[0]) >= 2:
-        name = before[0] + name  # roads named after ordinary words: 解放路, 劳动东路, 胜利路
+    # A bare road word (路, 东路), not the ordinary noun 道路 (目前|道路 is no road's name).
+    road = name.endswith(_ROADS) and len(name) < 3 and (name in _ROADS or not _is_ordinary_word(name))
+    # Roads take almost any word as their name (青年路, 解放路); an estate or a school only a noun or an
+    # adjective (幸福小区, not 增加|幼儿园).
+    naming = before[1] not in _FUNCTION_FLAGS if road else before[1] in _NAMING_FLAGS
+    bare = road or name in SUFFIXES
+    plain = before[0] not in _BOUNDARY and before[0] not in SUFFIXES and not _TAIL_RE.fullmatch(before[0])
+    if bare and naming and len(before[0]) >= 2 and plain:
+        name = before[0] + name  # named after an ordinary word: 解放路, 劳动东路, 幸福小区, 光明村
+    elif len(words) > 1 and all(w in SUFFIXES for w in words):
+        return ""  # kinds of places only: 小学学校
     trimmed = _TAIL_RE.sub("", name)
-    name = trimmed if len(trimmed) >= 2 else name
+    if len(trimmed) >= 2 and not _is_common_word(trimmed):  # 丽发新城小区 → 丽发新城; 幸福小区 stays
+        name = trimmed
     if len(name) < 2 or name in SUFFIXES or _is_common_word(name) or _generic_kind(name):
         return ""
     return name
@@ -163,9 +206,11 @@ def _generic_kind(name: str) -> bool:
     last = _common_ending(name)
     if last and last not in SUFFIXES:
         rest = name[: -len(last)]
-        return len(rest) < 2 or _is_common_word(rest) or rest in _BOUNDARY or bool(_TAIL_RE.fullmatch(rest))
+        if len(rest) < 2 or rest in _BOUNDARY or _TAIL_RE.fullmatch(rest):
+            return True
+        return _is_ordinary_word(rest) and not name.endswith(_ROADS)  # 劳动东路 is a road's name
     if name.endswith(_FACILITIES):
-        return _is_common_word(_without_suffix(name))
+        return _is_ordinary_word(_without_suffix(name))
     return False
 
 
@@ -184,11 +229,19 @@ def _without_suffix(name: str) -> str:
     return name
 
 
+def _is_ordinary_word(word: str) -> bool:
+    """In the dictionary and not tagged as a proper noun, however rare: 搅拌, 违建, 社区 (not 北城)."""
+    tokenizer, tags = _jieba()
+    return bool(tokenizer.FREQ.get(word, 0)) and tags.get(word, "n") not in _PROPER_FLAGS
+
+
 @lru_cache(maxsize=200_000)
 def _is_common_word(name: str) -> bool:
-    """A dictionary word that is not a proper noun: 搅拌站, 幼儿园, 居民区."""
+    """A dictionary word that is no proper noun (搅拌站, 幼儿园), or one jieba tags as a place but that
+    is too frequent to name one (临街, 新城, 旧城: frequency ≥ 80, where 杨家坪 has 5, 朝天门 50)."""
     tokenizer, tags = _jieba()
-    return bool(tokenizer.FREQ.get(name, 0)) and tags.get(name, "n") not in _PROPER_FLAGS
+    freq = int(tokenizer.FREQ.get(name, 0) or 0)
+    return freq > 0 and (tags.get(name, "n") not in _PROPER_FLAGS or freq >= _PROPER_MAX_FREQ)
 
 
 @lru_cache(maxsize=500_000)
