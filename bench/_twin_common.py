@@ -92,7 +92,7 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.folder}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-            "max_inflight_messages 0\n"
+            + os.environ.get("CITYLOOP_BENCH_MQTT_INFLIGHT", "max_inflight_messages 0\n")
             + ("user root\n" if os.geteuid() == 0 else "")
             + os.environ.get("CITYLOOP_BENCH_MQTT_LOG", "").replace("{folder}", str(self.folder))
         )

@@ -56,6 +56,7 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
             f"bench-{i}",
             "--batch",
             "10000",
+            *(["--no-share"] if args.no_share else []),
             url=url,
             log=f"{args.log_dir}/ingester-{i}.log" if args.log_dir else None,
         )
@@ -202,6 +203,7 @@ def main() -> None:
     ap.add_argument("--http-batch", type=int, default=10000)
     ap.add_argument("--http-batches", type=int, default=40)
     ap.add_argument("--log-dir", default=None, help="keep the ingesters' logs here")
+    ap.add_argument("--no-share", action="store_true", help="plain subscription (one ingester)")
     args = ap.parse_args()
     for dialect in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         name = "cityloop_bench_twin_ingest"

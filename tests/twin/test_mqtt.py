@@ -43,9 +43,10 @@ def _sensors(url: str) -> None:
             )
 
 
-def _ingester(url: str, broker: Broker) -> subprocess.Popen[bytes]:
+def _ingester(url: str, broker: Broker, share: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, "-m", "cityloop", "twin", "ingest-mqtt", "--broker", broker.url]
+    cmd += [] if share else ["--no-share"]
     return subprocess.Popen(
         [*cmd, "--client-id", "test-ingester", "--batch", "300"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -119,9 +120,10 @@ def _until_subscribed(url: str, pub: Publisher) -> None:
         time.sleep(0.3)
 
 
-def test_broker_restart_and_ingester_kill_lose_and_double_nothing(live_db, broker) -> None:
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "plain"])
+def test_broker_restart_and_ingester_kill_lose_and_double_nothing(live_db, broker, share) -> None:
     _sensors(live_db)
-    ingester = _ingester(live_db, broker)
+    ingester = _ingester(live_db, broker, share)
     pub = Publisher(broker)
     try:
         _until_subscribed(live_db, pub)
@@ -134,7 +136,7 @@ def test_broker_restart_and_ingester_kill_lose_and_double_nothing(live_db, broke
         pub.close()
         broker.stop()
         broker.start()
-        ingester = _ingester(live_db, broker)
+        ingester = _ingester(live_db, broker, share)
         pub = Publisher(broker)
         _until_subscribed(live_db, pub)
         pub.send(250, 100)

@@ -104,6 +104,7 @@ def ingest_mqtt(
     ),
     batch: int = typer.Option(5000, "--batch", help="readings per transaction at most"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (tests, benchmarks)"),
+    share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
 ) -> None:
     """Subscribe to cityloop/telemetry/+ (shared, QoS 1) and store readings until stopped."""
     from cityloop.config import get_settings
@@ -115,6 +116,7 @@ def ingest_mqtt(
             broker or get_settings().mqtt_broker,
             client_id=client_id or f"cityloop-ingest-{socket.gethostname()}",
             batch_readings=batch,
+            shared=share,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

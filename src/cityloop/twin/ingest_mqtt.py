@@ -61,6 +61,7 @@ class MqttIngester:
         batch_wait_s: float = 0.05,
         session_expiry_s: int = 7 * 86400,
         receive_maximum: int = 1000,
+        shared: bool = True,
     ) -> None:
         self.host, self.port = parse_broker(broker)
         self.client_id = client_id
@@ -69,6 +70,8 @@ class MqttIngester:
         self.batch_wait_s = batch_wait_s
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
+        # A plain subscription for a single ingester: see docs/decisions/0006-twin.md on Mosquitto 2.0.11.
+        self.topic = f"$share/{SHARE_GROUP}/{TOPIC}" if shared else TOPIC
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.ingestor = Ingestor(actor=Actor("ingest-mqtt"))
         self.stats = Stats()
@@ -90,7 +93,7 @@ class MqttIngester:
                 log.warning("broker refused the connection: %s", reason)
                 return
             self.connected.set()
-            c.subscribe(f"$share/{SHARE_GROUP}/{TOPIC}", options=SubscribeOptions(qos=1))
+            c.subscribe(self.topic, options=SubscribeOptions(qos=1))
             log.info("connected to %s:%s as %s", self.host, self.port, self.client_id)
 
         def on_disconnect(_c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
