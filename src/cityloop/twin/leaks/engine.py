@@ -449,9 +449,10 @@ class LeakDetector:
         s = self.settings
         a, b, energy = self.window.matrices()
         # a new leak is sought more than 300 m from the tracked ones: nearer, it is one of them
-        allowed = None
+        allowed: np.ndarray | None = None
         if self.tracked:
-            allowed = ~self.loc.node_near[:, [leak.node for leak in self.tracked.values()]].any(axis=1)
+            nodes = [leak.node for leak in self.tracked.values()]
+            allowed = np.asarray(~self.loc.node_near[:, nodes].any(axis=1))
         best = scan(
             a, b, energy, n_obs=self.n_obs, step_onsets=s.step_onsets, ramp_stride=s.ramp_stride,
             ramps=self.hours_seen % s.ramp_every == 0, allowed=allowed,

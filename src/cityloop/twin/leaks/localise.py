@@ -91,7 +91,7 @@ class Localiser:
     def locate(self, scores: np.ndarray, best: float, temperature: float) -> Located:
         prob = posterior(scores, temperature)
         pipe_i, within = choose_pipe(prob, self.near, self.distance)
-        ranked = [pipe_i] + [int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]
+        ranked = [pipe_i, *[int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]]
         return Located(
             node=int(np.argmax(prob)),
             pipe=self.pipes[pipe_i],
@@ -165,7 +165,7 @@ class Localiser:
         prob = screen.copy()
         prob[candidates] = screen[candidates].sum() * posterior(-sse, temperature)
         pipe_i, within = choose_pipe(prob, self.near, self.distance)
-        ranked = [pipe_i] + [int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]
+        ranked = [pipe_i, *[int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]]
         scores = np.zeros(len(self.junction_names))
         scores[candidates] = float(sse.max()) - sse
         return Located(
