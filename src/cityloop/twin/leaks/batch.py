@@ -63,6 +63,7 @@ class Calibration:
     known_leak_pipes: tuple[str, ...]
     history_detections: int
     history_false: int
+    found: list[Detection]  # the history run's reports (for an in-sample score)
 
 
 def calibrate(
@@ -83,7 +84,9 @@ def calibrate(
         threshold = max(threshold, MARGIN * max(d.score for d in false))
     end = until or history.times[-1].to_pydatetime()
     open_at_end = tuple(sorted({leak.pipe for leak in leaks if leak.end >= end}))
-    return Calibration(replace(base, detect_score=round(threshold, 1)), open_at_end, len(found), len(false))
+    return Calibration(
+        replace(base, detect_score=round(threshold, 1)), open_at_end, len(found), len(false), found
+    )
 
 
 def _matches(network: NetworkModel, detection: Detection, leaks: list[LeakRecord]) -> bool:

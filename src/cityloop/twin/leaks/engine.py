@@ -55,6 +55,7 @@ class TrackedLeak:
     reported_pipe: str | None = None
     carried_over: bool = False
     flow: float = 0.0  # fitted flow in the last hour (m³/h)
+    last_place: str | None = None  # best pipe at the previous localisation (a place must hold twice)
 
 
 @dataclass
@@ -387,7 +388,9 @@ class LeakDetector:
         if leak.reported_pipe is None:
             waited = (now - leak.onset).total_seconds() / 3600.0
             big_enough = self._recent(leak, 6) >= s.report_flow
-            if big_enough and (result.within >= s.report_probability or waited >= s.give_up_hours):
+            held = leak.last_place is not None and self.loc.pipes_near(leak.last_place, result.pipe)
+            leak.last_place = result.pipe
+            if big_enough and ((held and result.within >= s.report_probability) or waited >= s.give_up_hours):
                 return [self._report(leak, result, now)]
             return []
         if leak.carried_over:
@@ -403,7 +406,7 @@ class LeakDetector:
         if best is None:
             return []
         # first ask whether a tracked leak in the wrong place explains it better than a new leak
-        for leak in self._similar_tracked(int(np.argmax(best.scores))):
+        for leak in self._similar_tracked(int(np.argmax(best.scores)), now):
             before = leak.node
             result = self._where(leak)
             if result is None or result.node == before:
@@ -417,7 +420,10 @@ class LeakDetector:
         result = self._place_new(best)
         onset = self.window.records()[best.onset].start
         leak = self._add_leak(result.node, onset=onset, flow=best.flow)
-        if result.within >= s.report_probability and best.flow >= s.report_flow:
+        leak.last_place = result.pipe
+        # a burst is placed at once; a growing leak is reported when its place holds at the next look
+        abrupt = best.shape == "step" and best.flow >= s.min_flow
+        if abrupt and result.within >= s.report_probability:
             return [self._report(leak, result, now, score=best.score, flow=best.flow)]
         return []
 
@@ -442,23 +448,29 @@ class LeakDetector:
         """The best new-leak hypothesis if it passes the thresholds, else None."""
         s = self.settings
         a, b, energy = self.window.matrices()
+        # a new leak is sought more than 300 m from the tracked ones: nearer, it is one of them
+        allowed: np.ndarray | None = None
+        if self.tracked:
+            nodes = [leak.node for leak in self.tracked.values()]
+            allowed = np.asarray(~self.loc.node_near[:, nodes].any(axis=1))
         best = scan(
             a, b, energy, n_obs=self.n_obs, step_onsets=s.step_onsets, ramp_stride=s.ramp_stride,
-            ramps=self.hours_seen % s.ramp_every == 0,
+            ramps=self.hours_seen % s.ramp_every == 0, allowed=allowed,
         )  # fmt: skip
         if best is None or best.score < s.detect_score or best.flow < s.min_flow:
             return None
         return best
 
-    def _similar_tracked(self, node: int) -> list[TrackedLeak]:
-        """Tracked leaks whose signature resembles a candidate's (latest hour), most similar first."""
+    def _similar_tracked(self, node: int, now: datetime) -> list[TrackedLeak]:
+        """Young tracked leaks whose signature resembles a candidate's (latest hour), most similar first.
+        A leak tracked for longer than ``relocate_days`` has earned its place."""
         if not len(self.window):
             return []
         sens = self.window.last_sens()
         target = sens[:, node]
         out = []
         for leak in self.tracked.values():
-            if leak.carried_over:
+            if leak.carried_over or self._age_hours(leak, now) > self.settings.relocate_days * 24:
                 continue
             other = sens[:, leak.node]
             cos = float(target @ other / max(np.linalg.norm(target) * np.linalg.norm(other), 1e-12))

@@ -81,13 +81,17 @@ class Localiser:
         """Probability that the leak is within 300 m of junction ``node``."""
         return float(prob[self.node_near[node]].sum())
 
+    def pipes_near(self, a: str, b: str) -> bool:
+        """Whether two pipes' centres are within 300 m (the benchmark's rule)."""
+        return bool(self.network.pipe_pipe_near[self.pipe_index[a], self.pipe_index[b]])
+
     def probability_near(self, prob: np.ndarray, pipe: str) -> float:
         return float(prob @ self.near[:, self.pipe_index[pipe]])
 
     def locate(self, scores: np.ndarray, best: float, temperature: float) -> Located:
         prob = posterior(scores, temperature)
         pipe_i, within = choose_pipe(prob, self.near, self.distance)
-        ranked = np.argsort(-within)[:5]
+        ranked = [pipe_i, *[int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]]
         return Located(
             node=int(np.argmax(prob)),
             pipe=self.pipes[pipe_i],
@@ -161,7 +165,7 @@ class Localiser:
         prob = screen.copy()
         prob[candidates] = screen[candidates].sum() * posterior(-sse, temperature)
         pipe_i, within = choose_pipe(prob, self.near, self.distance)
-        ranked = np.argsort(-within)[:5]
+        ranked = [pipe_i, *[int(i) for i in np.argsort(-within)[:5] if int(i) != pipe_i][:4]]
         scores = np.zeros(len(self.junction_names))
         scores[candidates] = float(sse.max()) - sse
         return Located(

@@ -110,7 +110,7 @@ class DetectorSettings:
 
     detect_score: float = 100.0  # GLR score a new leak must reach
     min_flow: float = 0.5  # m³/h: smaller fitted leaks are not tracked
-    report_flow: float = 2.0  # m³/h: a leak is reported only once this big (small ones are hard to place)
+    report_flow: float = 3.0  # m³/h: a leak is reported only once this big (small ones are hard to place)
     report_probability: float = 0.5  # P(within 300 m) needed to report a place
     give_up_hours: int = 96  # after this long unplaced, report the best place anyway
     end_flow: float = 0.3  # m³/h: a tracked leak below this for a day has been repaired

@@ -198,6 +198,10 @@ def _write(
     frame.to_csv(out_dir / f"{kind}.csv.gz", date_format="%Y-%m-%d %H:%M:%S")
 
 
+def _five(t: datetime) -> datetime:
+    return t.replace(minute=(t.minute // 5) * 5, second=0, microsecond=0)
+
+
 def random_leaks(
     network: NetworkModel,
     *,
@@ -217,8 +221,7 @@ def random_leaks(
     span = (end - start).total_seconds()
     leaks = []
     for pipe in chosen:
-        t0 = start + timedelta(seconds=float(rng.uniform(0.02, 0.9) * span))
-        t0 = t0.replace(minute=(t0.minute // 5) * 5, second=0, microsecond=0)
+        t0 = _five(start + timedelta(seconds=float(rng.uniform(0.02, 0.9) * span)))
         diameter = float(np.exp(rng.uniform(np.log(diameters[0]), np.log(diameters[1]))))
         if rng.random() < 0.5:
             t1 = min(t0 + timedelta(days=float(rng.uniform(7, 35))), end - timedelta(minutes=5))

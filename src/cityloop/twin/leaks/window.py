@@ -50,11 +50,14 @@ class HourRecord:
     state: HourState | None = None
 
 
-# Per-hour corrections of tracked leaks' flows (to the flow they had in the expected run) are shrunk
-# towards zero with this prior (m³/h): two tracked leaks with similar signatures would otherwise trade
-# huge opposite flows.
-TRACK_PRIOR = 5.0
+# A tracked leak's flow may differ from the flow it had in the expected run of the hour (its recent fit)
+# by about this much (m³/h, Gaussian prior): enough for growth, a burst or a repair, which the data
+# show clearly, but not enough to quietly take over the flow of a new leak elsewhere. The new-leak
+# test works in the same metric, so the two stay consistent (a Kalman-style innovation test).
+TRACK_PRIOR = 1.0
 RIDGE = 1.0 / TRACK_PRIOR**2
+# … and in the hours before it was tracked (not in the expected run), about this much from zero.
+RIDGE_UNKNOWN = 1.0 / 5.0**2
 # Share of a candidate's signature energy that tracked leaks must leave unexplained for it to count as new.
 NEW_SHARE = 0.05
 
@@ -180,14 +183,18 @@ class EvidenceWindow:
         base = np.array([[self.meta[int(s)].base_flows.get(i, 0.0) for i in ids] for s in order])  # type: ignore[union-attr]
         y = self._moved(y, sens, order, ids, tracked, base)
         cols = sens[:, :, [tracked[i] for i in ids]]  # (h, m, t)
-        gram = np.matmul(cols.transpose(0, 2, 1), cols) + RIDGE * np.eye(len(ids))
+        # before a leak was tracked the expected run did not have it: its flow there is free-er
+        known = np.array([[i in self.meta[int(s)].base_nodes for i in ids] for s in order])  # type: ignore[union-attr]
+        ridge = np.where(known, RIDGE, RIDGE_UNKNOWN)
+        gram = np.matmul(cols.transpose(0, 2, 1), cols) + ridge[:, :, None] * np.eye(len(ids))[None]
         rhs = np.matmul(cols.transpose(0, 2, 1), np.stack([y, dem], axis=2))  # (h, t, 2)
         coef = np.linalg.solve(gram, rhs)
         e = y - np.matmul(cols, coef[:, :, :1])[:, :, 0]
         e_dem = dem - np.matmul(cols, coef[:, :, 1:])[:, :, 0]
-        q, _ = np.linalg.qr(cols)
-        proj = np.matmul(q.transpose(0, 2, 1), sens)
-        b = full - np.einsum("htn,htn->hn", proj, proj)
+        # energy of each candidate's signature in the metric of the innovations, (I + S_T S_Tᵀ/λ)⁻¹
+        # (Woodbury): what the tracked leaks, with their prior, cannot take over
+        cross = np.matmul(cols.transpose(0, 2, 1), sens)  # (h, t, N)
+        b = full - np.einsum("htn,htn->hn", cross, np.linalg.solve(gram, cross))
         a = np.matmul(e[:, None, :], sens)[:, 0, :]
         a_dem = np.matmul(e_dem[:, None, :], sens)[:, 0, :]
         # a candidate whose signature the tracked leaks already explain is the same leak, not a new one
@@ -263,6 +270,7 @@ def scan(
     step_onsets: int,
     ramp_stride: int,
     ramps: bool = True,
+    allowed: np.ndarray | None = None,
     min_hours: int = 2,
 ) -> Best | None:
     """Best new leak over onsets, shapes (step, ramp) and candidates; None without enough hours.
@@ -270,10 +278,13 @@ def scan(
     Onset j means the leak started at the start of hour j of the window; a step has flow q from then on
     (onsets over the last ``step_onsets`` hours), a ramp q·(h − j + 1) (onsets every ``ramp_stride`` hours
     counted back from the newest hour, over the whole window; skipped when ``ramps`` is false).
+    Candidates outside ``allowed`` are not considered.
     """
     hours = a.shape[0]
     if hours < min_hours:
         return None
+    if allowed is not None:
+        a = np.where(allowed[None, :], a, 0.0)
     last = hours - min_hours + 1
     first_step = max(0, hours - step_onsets)
     sa = _suffix(a[first_step:])[: last - first_step]
