@@ -70,7 +70,7 @@ class MqttIngester:
         self.batch_wait_s = batch_wait_s
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
-        # A plain subscription for a single ingester: see docs/decisions/0006-twin.md on Mosquitto 2.0.11.
+        # A plain subscription for a single ingester: see docs/decisions/0005-twin.md on Mosquitto 2.0.11.
         self.topic = f"$share/{SHARE_GROUP}/{TOPIC}" if shared else TOPIC
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.ingestor = Ingestor(actor=Actor("ingest-mqtt"))
