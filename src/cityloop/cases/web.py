@@ -229,7 +229,9 @@ async def report_submit(
 
 
 @router.get("/cases/nearby", response_class=HTMLResponse)
-def nearby(request: Request, me: PageUser, db: DB, category: str = "", lon: str = "", lat: str = "") -> Response:
+def nearby(
+    request: Request, me: PageUser, db: DB, category: str = "", lon: str = "", lat: str = ""
+) -> Response:
     """Open reports of this category near the pin (HTML fragment for the report form): “me too”."""
     me.require(CASES_REPORT)
     try:
@@ -283,6 +285,11 @@ def _actions(me: Principal, case: Case, a: routing.Areas) -> list[str]:
     return out
 
 
+def _needs(case: Case, action: str) -> tuple[str, ...]:
+    t = states.find(case.state, action)
+    return t.needs if t is not None else ()
+
+
 def case_page(
     request: Request,
     db: Session,
@@ -298,12 +305,7 @@ def case_page(
     all_allowed = service.allowed_actions(me, case, a)
     dupes = service.find_duplicates(db, case=case) if "merge" in all_allowed else []
     rating = service.rating_of(db, case=case)
-    can_rate = (
-        case.state == State.closed
-        and rating is None
-        and me.can(CASES_RATE)
-        and "rate" in all_allowed
-    )
+    can_rate = case.state == State.closed and rating is None and me.can(CASES_RATE) and "rate" in all_allowed
     return render(
         request,
         "cases/case.html",
@@ -315,7 +317,7 @@ def case_page(
         events=service.timeline(db, case=case, public_only=me.is_citizen),
         actions=actions,
         fields=ACTION_FIELDS,
-        needs={n: states.find(case.state, n).needs for n in actions},  # type: ignore[union-attr]
+        needs={n: _needs(case, n) for n in actions},
         units=handling_units(db) if "dispatch" in actions else [],
         tree=category_tree(db) if {"register", "dispatch"} & set(actions) else [],
         duplicates=dupes,
@@ -385,7 +387,7 @@ async def act(
                     purpose=FILE_PURPOSE.get(action, "evidence"),
                 )
                 ids.append(row.id)
-        data = service.ActionInput(
+        given = service.ActionInput(
             version=int(version),
             note=note.strip() or None,
             public_note=public_note.strip() or None,
@@ -395,7 +397,7 @@ async def act(
             hours=_float(hours, "cases.web.error.hours_invalid"),
             attachment_ids=ids,
         )
-        service.apply_action(db, actor=me, case=case, action=action, data=data)
+        service.apply_action(db, actor=me, case=case, action=action, data=given)
         db.commit()
     except AppError as exc:
         return _refused(request, db, me, case_id, exc)
@@ -416,9 +418,7 @@ async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Respons
         refs = [str(v) for v in form.getlist("child") if str(v).isdigit()]
         if not refs:
             raise ValidationFailed("cases.web.error.merge_none")
-        children = [
-            (service.get_case(db, principal=me, case_id=int(r), for_update=True), None) for r in refs
-        ]
+        children = [(service.get_case(db, principal=me, case_id=int(r), for_update=True), None) for r in refs]
         service.merge(db, actor=me, parent=parent, children=children)  # type: ignore[arg-type]
         db.commit()
     except AppError as exc:
@@ -463,7 +463,9 @@ def me_too(
         db.commit()
     except AppError as exc:
         db.rollback()
-        return _tracking(request, db, me, case.tracking_no, error=_message(request, exc), status=exc.status_code)
+        return _tracking(
+            request, db, me, case.tracking_no, error=_message(request, exc), status=exc.status_code
+        )
     return RedirectResponse(f"/track/{target.tracking_no}?supported=1", status_code=303)
 
 

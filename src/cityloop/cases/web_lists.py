@@ -69,11 +69,7 @@ def clocks(db: Session, cases: Sequence[Case]) -> dict[int, Clock]:
             out[c.id] = Clock("none", "", 0)
             continue
         late = int((at - due).total_seconds() // 60)
-        level = ""
-        if step is not None:
-            level = (
-                "escalated" if step.escalated_at else "overdue" if step.overdue_at else "reminded" if step.reminded_at else ""
-            )
+        level = _level(step) if step is not None else ""
         if late > 0:
             colour = "red"
         elif step is not None and at >= step.remind_at:
@@ -82,6 +78,14 @@ def clocks(db: Session, cases: Sequence[Case]) -> dict[int, Clock]:
             colour = "green"
         out[c.id] = Clock(colour, level, max(late, 0))
     return out
+
+
+def _level(step: CaseStep) -> str:
+    if step.escalated_at:
+        return "escalated"
+    if step.overdue_at:
+        return "overdue"
+    return "reminded" if step.reminded_at else ""
 
 
 def colours(db: Session, cases: Sequence[Case]) -> dict[int, str]:

@@ -2,6 +2,7 @@
 // category picker, nearby open reports ("me too"), and maps of a list of cases. Text from the server
 // goes into the page with textContent only; HTML fragments come from the server's escaped templates.
 window.cityloopCases = (function () {
+  const maps = {};  // by element id: lets tests and other scripts reach a page's map
   const COLOURS = { green: '#15803d', amber: '#d97706', red: '#dc2626', none: '#64748b' };
 
   async function areas(map, el) {
@@ -44,6 +45,7 @@ window.cityloopCases = (function () {
     const el = document.getElementById(mapId);
     categoryPicker(form);
     const { map } = cityloopMap.baseMap(mapId);
+    maps[mapId] = map;
     let marker = null;
     const lon = form.querySelector('input[name=lon]');
     const lat = form.querySelector('input[name=lat]');
@@ -99,6 +101,7 @@ window.cityloopCases = (function () {
     const el = document.getElementById(mapId);
     const items = JSON.parse(document.getElementById(dataId).textContent);
     const { map } = cityloopMap.baseMap(mapId);
+    maps[mapId] = map;
     const group = L.featureGroup();
     for (const c of items) {
       const m = L.circleMarker([c.lat, c.lon], {
@@ -121,5 +124,5 @@ window.cityloopCases = (function () {
     });
   }
 
-  return { reportForm, casesMap, categoryPicker };
+  return { reportForm, casesMap, categoryPicker, maps };
 })();
