@@ -309,3 +309,51 @@ def test_supervisor_sees_overdue_cases_with_unit_lateness_and_escalation(client,
         assert tracking_no in page.text.split('id="escalations"')[1]
     finally:
         clock.set_clock(None)
+
+
+def test_two_dispatchers_at_once_one_wins_the_other_sees_409(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    page = client.get(f"/cases/{cid}", headers=HTML).text  # both read version 1
+    form = {"csrf": csrf_of(page), "version": re.search(r'name="version" value="(\d+)"', page).group(1)}
+    first = client.post(f"/cases/{cid}/act/register", data=form, headers=HTML, follow_redirects=False)
+    second = client.post(f"/cases/{cid}/act/void", data={**form, "reason": "重复"}, headers=HTML)
+    assert first.status_code == 303 and second.status_code == 409
+    assert "action-error" in second.text and db.get(Case, cid).state == "registered"
+
+
+def test_inbox_colours_follow_the_deadline(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    assert act(client, cid, "register").status_code == 303
+    assert act(client, cid, "dispatch", unit=YJP).status_code == 303
+    step = db.scalars(select(CaseStep).where(CaseStep.case_id == cid, CaseStep.done_at.is_(None))).one()
+    sign_in(client, "street")
+
+    def colour() -> str:
+        inbox = client.get("/cases/inbox", headers=HTML).text
+        row = re.search(rf'id="case-{cid}"[^>]*data-colour="(\w+)"', inbox)
+        return row.group(1) if row else "missing"
+
+    assert colour() == "green"
+    try:
+        clock.set_clock(lambda: step.remind_at + timedelta(minutes=1))
+        assert colour() == "amber"
+        clock.set_clock(lambda: step.due_at + timedelta(hours=2))
+        assert colour() == "red"
+        assert "超期 2小时" in client.get("/cases/inbox", headers=HTML).text
+    finally:
+        clock.set_clock(None)
+
+
+def test_a_bad_evidence_file_refuses_the_feedback_and_saves_nothing(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    act(client, cid, "register")
+    act(client, cid, "dispatch", unit=YJP)
+    sign_in(client, "street")
+    act(client, cid, "accept")
+    r = act(client, cid, "feedback", note="完成", files=[("files", ("a.exe", b"MZ\x90\x00", "image/png"))])
+    assert r.status_code == 422 and "不支持的附件类型" in r.text
+    assert db.get(Case, cid).state == "handling"
+    assert db.scalar(select(func.count()).select_from(Attachment).where(Attachment.case_id == cid)) == 0

@@ -367,11 +367,14 @@ async def act(
     """One step of the loop from a form; refusals (409 illegal/stale, 403, 422) re-render the case."""
     me.require(CASES_READ)
     check_csrf(request, csrf)
+    try:  # the files first: nothing is read from or written to the database while they are checked
+        photos = await read_files(request) if "files" in ACTION_FIELDS.get(action, ()) else []
+    except AppError as exc:
+        return _refused(request, db, me, case_id, exc)
     case = service.get_case(db, principal=me, case_id=case_id, for_update=True)
     try:
         if not version.strip().isdigit():
             raise ValidationFailed("cases.web.error.version_missing")
-        photos = await read_files(request) if "files" in ACTION_FIELDS.get(action, ()) else []
         ids = []
         if photos:
             me.require(CASES_ATTACH)
