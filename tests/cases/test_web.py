@@ -357,3 +357,59 @@ def test_a_bad_evidence_file_refuses_the_feedback_and_saves_nothing(client, db) 
     assert r.status_code == 422 and "不支持的附件类型" in r.text
     assert db.get(Case, cid).state == "handling"
     assert db.scalar(select(func.count()).select_from(Attachment).where(Attachment.case_id == cid)) == 0
+
+
+def test_every_page_is_translated_in_both_languages(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    tracking_no = db.get(Case, cid).tracking_no
+    pages = {
+        "dispatcher": [
+            "/cases/queue",
+            "/cases/queue?state=all",
+            f"/cases/{cid}",
+            "/cases/overdue",
+            "/cases/report",
+        ],
+        "street": ["/cases/inbox", "/cases/inbox?tab=closed"],
+        "citizen": ["/cases/mine", "/track", f"/track/{tracking_no}", "/"],
+    }
+    for lang in ("en", "zh-CN"):
+        for user, paths in pages.items():
+            sign_in(client, user)
+            client.get(f"/lang/{lang}?next=/")
+            for path in paths:
+                r = client.get(path, headers=HTML)
+                assert r.status_code == 200, (lang, path)
+                leftovers = re.findall(r"\b(?:cases|nav)\.[a-z_]+\.[a-z_.]+", r.text)
+                assert not [k for k in leftovers if not k.startswith("cases.js")], (lang, path, leftovers[:5])
+
+
+def test_return_redispatch_extension_and_parking_through_the_forms(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    assert act(client, cid, "register").status_code == 303
+    assert act(client, cid, "dispatch", unit=YJP).status_code == 303
+    sign_in(client, "street")
+    assert act(client, cid, "return").status_code == 422  # a reason is required
+    assert act(client, cid, "return", reason="属城管局职责").status_code == 303
+    assert 'id="act-accept"' not in client.get(f"/cases/{cid}", headers=HTML).text
+    sign_in(client, "dispatcher")
+    assert 'data-quick="dispatch"' in client.get("/cases/queue?state=returned", headers=HTML).text
+    assert act(client, cid, "dispatch", unit="dept-cgj").status_code == 303
+    sign_in(client, "department")
+    assert act(client, cid, "accept").status_code == 303
+    assert act(client, cid, "request_extension", hours="abc", reason="等材料").status_code == 422
+    assert act(client, cid, "request_extension", hours="24", reason="等材料").status_code == 303
+    due = db.get(Case, cid).handle_due_at
+    sign_in(client, "dispatcher")
+    assert act(client, cid, "approve_extension").status_code == 303
+    db.expire_all()
+    assert db.get(Case, cid).handle_due_at - due == timedelta(hours=24)
+    sign_in(client, "department")
+    assert act(client, cid, "request_park", reason="需立项改造").status_code == 303
+    sign_in(client, "dispatcher")
+    assert act(client, cid, "deny_park", note="应先临时处置").status_code == 303
+    db.expire_all()
+    case = db.get(Case, cid)
+    assert case.state == "handling" and case.return_count == 1 and case.extension_count == 1

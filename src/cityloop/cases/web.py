@@ -19,12 +19,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from cityloop.cases import attachments, categories, routing, service, states, web_lists
+from cityloop.cases import attachments, categories, duplicates, queue, routing, service, states, web_lists
 from cityloop.cases.api import commit_intake
 from cityloop.cases.models import Case, Category
-from cityloop.cases.permissions import CASES_ATTACH, CASES_RATE, CASES_READ, CASES_REPORT, CASES_SUPPORT
+from cityloop.cases.permissions import (
+    CASES_ATTACH,
+    CASES_DISPATCH,
+    CASES_RATE,
+    CASES_READ,
+    CASES_REPORT,
+    CASES_SUPPORT,
+)
 from cityloop.cases.scope import can_see
 from cityloop.cases.states import OPEN_STATES, PUBLIC_STATUS, State
+from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, OptionalPrincipal, check_csrf, request_locale
 from cityloop.core.permissions import Principal, Role
@@ -242,9 +250,6 @@ def nearby(
         x = y = leaf = None
     found: list[Any] = []
     if leaf is not None and x is not None and y is not None:
-        from cityloop.cases import duplicates
-        from cityloop.core.clock import now
-
         found = duplicates.candidates(db, category=leaf, lon=x, lat=y, at=now())
     return render(request, "cases/_nearby.html", found=found, citizen=me.is_citizen)
 
@@ -415,8 +420,6 @@ async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Respons
     check_csrf(request, str(form.get("csrf") or ""))
     parent = service.get_case(db, principal=me, case_id=case_id, for_update=True)
     try:
-        from cityloop.cases.permissions import CASES_DISPATCH
-
         me.require(CASES_DISPATCH)
         refs = [str(v) for v in form.getlist("child") if str(v).isdigit()]
         if not refs:
@@ -478,8 +481,6 @@ def me_too(
 @router.get("/cases/mine", response_class=HTMLResponse, name="cases_mine")
 def mine(request: Request, me: PageUser, db: DB, page: int = 1) -> HTMLResponse:
     """What I reported (citizens; staff see the reports they entered themselves)."""
-    from cityloop.cases import queue
-
     me.require(CASES_READ)
     stmt_filter = queue.CaseFilter()
     if me.is_citizen:
