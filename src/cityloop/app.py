@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
 
     from cityloop.cases import api as cases_api
     from cityloop.cases import open311
+    from cityloop.cases import web as cases_web
     from cityloop.livability import api as livability_api
     from cityloop.livability import web as livability_web
     from cityloop.org import api as org_api
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     app.include_router(open311.router)
     app.include_router(pages.router)
     app.include_router(org_web.router)
+    app.include_router(cases_web.router)
     app.include_router(programme_api.router)
     app.include_router(programme_api_views.router)
     app.include_router(programme_web.router)

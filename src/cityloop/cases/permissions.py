@@ -16,3 +16,6 @@ CASES_SUPPORT = register("cases.support", {Role.citizen})
 ROUTING_READ = register("cases.routing.read", {Role.admin, Role.dispatcher, Role.supervisor})
 ROUTING_WRITE = register("cases.routing.write", {Role.admin})
 CATEGORIES_WRITE = register("cases.categories.write", {Role.admin})
+# The pages: the queue/inbox lists (staff, each in their scope) and the overdue list (督办).
+CASES_QUEUE = register("cases.queue", set(Role) - {Role.citizen})
+CASES_SUPERVISE = register("cases.supervise", {Role.admin, Role.supervisor, Role.leader, Role.dispatcher})

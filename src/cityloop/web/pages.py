@@ -77,6 +77,25 @@ for _role in (Role.admin, Role.supervisor, Role.leader, Role.street):
     ]
 
 
+# The case loop (一口响应): reporting, the dispatcher's queue, units' inboxes, supervision.
+HOME_LINKS[Role.citizen][0:0] = [
+    ("nav.cases_report", "/cases/report"),
+    ("nav.cases_mine", "/cases/mine"),
+    ("nav.cases_track", "/track"),
+]
+HOME_LINKS[Role.dispatcher][1:1] = [("nav.cases_queue", "/cases/queue"), ("nav.cases_enter", "/cases/report")]
+for _role in (Role.department, Role.street, Role.enforcement, Role.operator):
+    HOME_LINKS[_role].insert(1, ("nav.cases_inbox", "/cases/inbox"))
+for _role in (Role.inspector, Role.enforcement):
+    HOME_LINKS[_role].insert(1, ("nav.cases_report", "/cases/report"))
+HOME_LINKS[Role.inspector].insert(2, ("nav.cases_verify", "/cases/queue?state=feedback"))
+for _role in (Role.supervisor, Role.leader, Role.admin):
+    HOME_LINKS[_role].insert(1, ("nav.cases_queue", "/cases/queue"))
+for _role in (Role.supervisor, Role.leader, Role.dispatcher):
+    HOME_LINKS[_role].append(("nav.cases_overdue", "/cases/overdue"))
+HOME_LINKS[Role.supervisor].append(("nav.cases_indicators", "/cases/indicators"))  # the indicators' page
+
+
 class LoginRequired(Exception):
     def __init__(self, next_url: str) -> None:
         self.next_url = next_url
