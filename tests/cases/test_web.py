@@ -413,3 +413,28 @@ def test_return_redispatch_extension_and_parking_through_the_forms(client, db) -
     db.expire_all()
     case = db.get(Case, cid)
     assert case.state == "handling" and case.return_count == 1 and case.extension_count == 1
+
+
+def test_a_citizens_map_draws_the_public_area_layer(client, db) -> None:
+    """Citizens may not read the unit list; their home map draws the public district/street layer."""
+    sign_in(client, "citizen")
+    for path in ("/", "/map"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert 'data-units-url="/cases/map/areas"' in page.text
+    assert client.get("/api/v1/units").status_code == 403
+    layer = client.get("/cases/map/areas").json()
+    kinds = {f["properties"]["kind"] for f in layer["features"]}
+    assert "district" in kinds and "street" in kinds and "grid" not in kinds
+    assert all(f["properties"]["geometry_schematic"] for f in layer["features"])  # demo shapes say so
+
+
+def test_a_streets_inbox_holds_cases_dispatched_to_its_communities(client, db) -> None:
+    sign_in(client, "dispatcher")
+    cid = case_id(submit(client, db, source="hotline_12345"))
+    assert act(client, cid, "register").status_code == 303
+    assert act(client, cid, "dispatch", unit=f"{YJP}-C1").status_code == 303  # a community of the street
+    sign_in(client, "street")
+    assert f'id="case-{cid}"' in client.get("/cases/inbox", headers=HTML).text
+    sign_in(client, "street2")
+    assert f'id="case-{cid}"' not in client.get("/cases/inbox", headers=HTML).text

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import OPEN_SQL, Case, Category
@@ -42,6 +42,7 @@ class CaseFilter:
     states: list[str] = field(default_factory=list)
     category: str | None = None  # code
     unit: str | None = None  # responsible unit code
+    unit_subtree: bool = False  # with `unit`: also the units below it (a street's communities, grids)
     street: str | None = None  # street/town code (where the case is)
     source: str | None = None
     overdue: bool | None = None  # open and past the running step's due time
@@ -87,7 +88,11 @@ def apply_filters(session: Session, stmt: Select[Any], f: CaseFilter) -> Select[
     if f.category:
         cat = session.execute(select(Category.id).where(Category.code == f.category)).scalar_one_or_none()
         stmt = stmt.where(Case.category_id == (cat if cat is not None else -1))
-    if f.unit:
+    if f.unit and f.unit_subtree:
+        path = session.execute(select(Unit.path).where(Unit.code == f.unit)).scalar_one_or_none()
+        below = select(Unit.id).where(Unit.path.startswith(path)) if path else select(Unit.id).where(false())
+        stmt = stmt.where(Case.unit_id.in_(below))
+    elif f.unit:
         stmt = stmt.where(Case.unit_id == _unit_id(session, f.unit))
     if f.street:
         stmt = stmt.where(Case.street_id == _unit_id(session, f.street))

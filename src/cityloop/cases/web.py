@@ -260,7 +260,7 @@ def map_areas(me: PageUser, db: DB) -> JSONResponse:
     citizens may not read the unit list of the API)."""
     kinds = ["district", *sorted(routing.STREET_KINDS)]
     units = db.execute(
-        select(Unit.code, Unit.name, Unit.kind, Unit.geometry).where(
+        select(Unit.code, Unit.name, Unit.kind, Unit.geometry, Unit.geometry_schematic).where(
             Unit.active.is_(True), Unit.kind.in_(kinds), Unit.geometry.is_not(None)
         )
     ).all()
@@ -268,7 +268,12 @@ def map_areas(me: PageUser, db: DB) -> JSONResponse:
         {
             "type": "Feature",
             "geometry": u.geometry,
-            "properties": {"code": u.code, "name": u.name, "kind": u.kind},
+            "properties": {
+                "code": u.code,
+                "name": u.name,
+                "kind": u.kind,
+                "geometry_schematic": u.geometry_schematic,
+            },
         }
         for u in units
     ]

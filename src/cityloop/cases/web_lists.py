@@ -249,6 +249,7 @@ def inbox(request: Request, me: PageUser, db: DB, tab: str = "todo", page: int =
     f = queue.CaseFilter(
         states=INBOX_TABS[tab],
         unit=own.code if own else "-",
+        unit_subtree=True,  # a street's inbox also holds what was dispatched to its communities and grids
         sort="due_at" if tab == "todo" else "-updated_at",
     )
     return _list_page(request, db, me, "cases/inbox.html", f, max(1, page), tab=tab, tabs=list(INBOX_TABS))

@@ -36,7 +36,12 @@ window.cityloopMap = (function () {
       if (status) status.textContent = (await resp.json()).error.message;
       return map;
     }
-    const units = (await resp.json()).filter((u) => u.geometry);
+    const body = await resp.json();
+    // The unit list of the API, or (for citizens, who may not read units) the public area layer.
+    const rows = body.type === 'FeatureCollection'
+      ? body.features.map((f) => ({ ...f.properties, geometry: f.geometry }))
+      : body;
+    const units = rows.filter((u) => u.geometry);
     const groups = { district: [], areas: [], grids: [] };
     let schematic = false;
     for (const u of units) {
