@@ -162,28 +162,44 @@ GROUP BY unit_id
 """
 
 
+def load(db: str, name: str, n: int) -> str:
+    url = database(db, name)
+    print(f"database: {db} (fresh, demo district seeded)", flush=True)
+    prepare(url)
+    folder = Path(tempfile.mkdtemp(prefix="cityloop-queue-"))
+    csv_path = folder / "cases.csv"
+    started = time.perf_counter()
+    generate(csv_path, url, n)
+    print(f"generated {n:,} cases as CSV in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [PY, "-m", "cityloop", "cases", "import", str(csv_path)], cwd=ROOT, env=env_for(url), check=True
+    )
+    took = time.perf_counter() - started
+    print(f"import (whole command, process start included): {n / took:,.0f} cases/s ({took:.1f} s)")
+    csv_path.unlink()
+    return url
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--db", choices=["sqlite", "postgresql"], default=os.environ.get("CITYLOOP_BENCH_DB", "sqlite")
     )
     parser.add_argument("--cases", type=int, default=int(os.environ.get("CITYLOOP_BENCH_CASES", "1000000")))
+    parser.add_argument("--name", default="queue", help="PostgreSQL database suffix (cityloop_bench_NAME)")
+    parser.add_argument("--reuse", metavar="URL", help="time an already loaded database (skips the load)")
+    parser.add_argument("--load-only", action="store_true", help="load, print the URL and stop")
     args = parser.parse_args()
-    url = database(args.db, "queue")
-    print(f"database: {args.db} (fresh, demo district seeded)", flush=True)
-    prepare(url)
-    folder = Path(tempfile.mkdtemp(prefix="cityloop-queue-"))
-    csv_path = folder / "cases.csv"
-    started = time.perf_counter()
-    generate(csv_path, url, args.cases)
-    print(f"generated {args.cases:,} cases as CSV in {time.perf_counter() - started:.1f} s", flush=True)
-    started = time.perf_counter()
-    subprocess.run(
-        [PY, "-m", "cityloop", "cases", "import", str(csv_path)], cwd=ROOT, env=env_for(url), check=True
-    )
-    took = time.perf_counter() - started
-    print(f"import (whole command, process start included): {args.cases / took:,.0f} cases/s ({took:.1f} s)")
-    csv_path.unlink()
+    if args.reuse:
+        url = args.reuse
+        subprocess.run([PY, "-m", "cityloop", "init"], cwd=ROOT, env=env_for(url), check=True)
+        print(f"database: {url} (reused)", flush=True)
+    else:
+        url = load(args.db, args.name, args.cases)
+    if args.load_only:
+        print(url)
+        return 0
 
     port = free_port()
     server = start_server(url, port)

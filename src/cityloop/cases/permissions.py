@@ -16,3 +16,9 @@ CASES_SUPPORT = register("cases.support", {Role.citizen})
 ROUTING_READ = register("cases.routing.read", {Role.admin, Role.dispatcher, Role.supervisor})
 ROUTING_WRITE = register("cases.routing.write", {Role.admin})
 CATEGORIES_WRITE = register("cases.categories.write", {Role.admin})
+# Indicators (按时派遣率 …): district-wide roles for the district, a unit's staff for their own subtree.
+CASES_INDICATORS = register(
+    "cases.indicators",
+    {Role.admin, Role.supervisor, Role.leader, Role.dispatcher, Role.department, Role.street}
+    | {Role.enforcement, Role.operator},
+)

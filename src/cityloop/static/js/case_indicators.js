@@ -1,0 +1,31 @@
+// The case-indicator dashboard: bars per group and indicator, lines per indicator over the months.
+(function () {
+  'use strict';
+  function draw() {
+    const data = JSON.parse(document.getElementById('indicator-data').textContent);
+    const pct = { type: 'value', min: 0, max: 100, axisLabel: { formatter: '{value}%' } };
+    const bars = echarts.init(document.getElementById('chart-groups'));
+    bars.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
+      legend: { type: 'scroll', top: 0 },
+      grid: { left: 48, right: 16, top: 40, bottom: 90 },
+      xAxis: { type: 'category', data: data.groups, axisLabel: { rotate: 40, interval: 0, width: 110, overflow: 'truncate' } },
+      yAxis: pct,
+      series: data.indicators.map((name, i) => ({ name, type: 'bar', data: data.bars[i] })),
+    });
+    const lines = echarts.init(document.getElementById('chart-trend'));
+    lines.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
+      legend: { type: 'scroll', top: 0 },
+      grid: { left: 48, right: 16, top: 40, bottom: 30 },
+      xAxis: { type: 'category', data: data.months },
+      yAxis: pct,
+      series: data.indicators.map((name, i) => ({ name, type: 'line', connectNulls: false, data: data.lines[i] })),
+    });
+    window.addEventListener('resize', () => { bars.resize(); lines.resize(); });
+    document.body.dataset.chartsReady = '1';
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw); else draw();
+})();
