@@ -25,7 +25,13 @@
       series: data.indicators.map((name, i) => ({ name, type: 'line', connectNulls: false, data: data.lines[i] })),
     });
     window.addEventListener('resize', () => { bars.resize(); lines.resize(); });
-    document.body.dataset.chartsReady = '1';
+    const g = document.getElementById('chart-groups');
+    const t = document.getElementById('chart-trend');
+    g.dataset.groups = data.groups.length;
+    g.dataset.series = data.indicators.length;
+    t.dataset.points = data.months.length;
+    g.classList.add('drawn');
+    t.classList.add('drawn');
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw); else draw();
 })();
