@@ -302,6 +302,14 @@ def test_api_scope_by_role(client, token_for, db, month) -> None:
     only = client.get(url + f"&unit={DEPT}", headers=token_for("supervisor")).json()
     assert [r["key"] for r in only["rows"]] == [DEPT]
     assert client.get(url + f"&unit={DEPT}", headers=token_for("street")).status_code == 404
+    trend = "/api/v1/cases/indicators/trend?period=month&from=2031-01&to=2031-04"
+    months = client.get(trend, headers=token_for("supervisor")).json()["trend"]
+    assert [(m["label"], m["counts"]["reported"]) for m in months] == [
+        ("2031-01", 0), ("2031-02", 0), ("2031-03", 11), ("2031-04", 1)
+    ]
+    mine = client.get(trend, headers=token_for("department")).json()["trend"]
+    assert [m["counts"]["reported"] for m in mine] == [0, 0, 1, 0]
+    assert client.get(trend, headers=token_for("citizen")).status_code == 403
     by_street = client.get(url + "&group_by=street", headers=token_for("supervisor")).json()
     assert [r["key"] for r in by_street["rows"]] == [YJP]
     assert by_street["trend"][0]["label"] == "2031-03" and by_street["trend"][0]["counts"]["reported"] == 11

@@ -11,6 +11,7 @@ def test_indicator_dashboard_draws_bars_per_unit_and_a_monthly_trend(page, live_
     sign_in(page, live_server, "supervisor")
     page.click("a[href='/cases/indicators']")
     page.wait_for_selector("#chart-groups.drawn")
+    page.wait_for_selector("#chart-trend.drawn")  # the monthly lines load after the page
     groups = int(page.locator("#chart-groups").get_attribute("data-groups"))
     rows = page.locator("#indicator-table tbody tr").count()
     assert groups > 1 and rows == groups + 1  # one row per unit, then the total

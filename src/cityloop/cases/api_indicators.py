@@ -47,6 +47,25 @@ def indicators(
     return ind.to_dict(res)
 
 
+@router.get("/indicators/trend")
+def indicators_trend(
+    db: DB,
+    principal: CurrentPrincipal,
+    period: PeriodQ = "month",
+    from_: FromQ = None,
+    to: ToQ = None,
+    unit: UnitQ = None,
+    trend: TrendQ = None,
+) -> dict[str, Any]:
+    """Only the trend (the district's or the caller's subtree's totals per day/week/month): what the
+    dashboard's line chart loads after the page, since a year of a busy district is a long scan."""
+    principal.require(CASES_INDICATORS)
+    w = ind.window(period=period, first=from_, last=to)
+    bucket = trend or ("month" if w.period == "custom" else w.period)
+    rows = ind.trend(db, w=w, clause=ind.scope_clause(db, principal, unit), bucket=bucket)
+    return {"from": w.first.isoformat(), "to": w.last.isoformat(), "trend_bucket": bucket, "trend": ind.trend_dicts(rows)}
+
+
 @router.get("/indicators.xlsx", response_class=Response)
 def indicators_xlsx(
     db: DB,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from cityloop.cases import routing
@@ -206,8 +206,11 @@ def buckets(w: Window, bucket: str) -> list[Bucket]:
 # --- the aggregate --------------------------------------------------------------------------------------
 
 
+ONE = literal_column("1")
+
+
 def _n(cond: ColumnElement[bool]) -> Any:
-    return func.count(case((cond, literal(1))))
+    return func.count(case((cond, ONE)))
 
 
 def count_columns(at: datetime) -> list[Any]:
@@ -309,9 +312,12 @@ def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_b
     if group_by not in GROUPS:
         raise ValidationFailed("cases.indicators.error.group_by", group_by=group_by, allowed=", ".join(GROUPS))
     col = Case.unit_id if group_by == "unit" else Case.street_id
+    # ``+ 0``: a plain column lets SQLite's planner walk the (unit_id, reported_at) index to skip the sort
+    # and then read every row from the table; the covering index ix_cases_indicators is twice as fast.
+    key = (col + 0).label("grp")
     a = routing.areas(session)
     rows: list[Row] = []
-    for r in session.execute(_base(w, clause, col).group_by(col)):
+    for r in session.execute(_base(w, clause, key).group_by(key)):
         ref = a.by_id.get(r[0]) if r[0] is not None else None
         if ref is not None:
             rows.append(Row(ref.code, ref.name, ref.kind, _counts(r, 1)))
@@ -396,8 +402,12 @@ def to_dict(res: Result) -> dict[str, Any]:
         "rows": [row_dict(r) for r in res.rows],
         "total": row_dict(res.total),
         "trend_bucket": res.trend_bucket,
-        "trend": [
-            {"label": b.label, "from": b.first.isoformat(), "to": b.last.isoformat(), **row_dict(Row(b.label, b.label, None, c))}
-            for b, c in res.trend
-        ],
+        "trend": trend_dicts(res.trend),
     }
+
+
+def trend_dicts(trend: list[tuple[Bucket, Counts]]) -> list[dict[str, Any]]:
+    return [
+        {"label": b.label, "from": b.first.isoformat(), "to": b.last.isoformat(), **row_dict(Row(b.label, b.label, None, c))}
+        for b, c in trend
+    ]

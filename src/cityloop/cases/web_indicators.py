@@ -20,9 +20,9 @@ from cityloop.web.pages import PageUser, render, render_error_page
 router = APIRouter(include_in_schema=False)
 
 
-def chart_data(res: ind.Result, trend: list[tuple[ind.Bucket, ind.Counts]], locale: str) -> dict[str, Any]:
-    """What the page's script draws: one bar series per indicator over the groups, one line per indicator
-    over the months (percentages, None where a denominator is 0)."""
+def chart_data(res: ind.Result, trend_url: str, locale: str) -> dict[str, Any]:
+    """What the page's script draws: one bar series per indicator over the groups (percentages, None where
+    a denominator is 0); the monthly lines come from ``trend_url`` after the page has loaded."""
 
     def pct(v: float | None) -> float | None:
         return round(v * 100, 1) if v is not None else None
@@ -32,8 +32,8 @@ def chart_data(res: ind.Result, trend: list[tuple[ind.Bucket, ind.Counts]], loca
         "indicators": [translate(f"cases.indicators.rate.{k}", locale) for k in rates],
         "groups": [row_name(r, locale, res.group_by) for r in res.rows],
         "bars": [[pct(r.rates[k]) for r in res.rows] for k in rates],
-        "months": [b.label for b, _ in trend],
-        "lines": [[pct(ind.rates_of(c)[k]) for _, c in trend] for k in rates],
+        "rates": rates,
+        "trend_url": trend_url,
     }
 
 
@@ -53,12 +53,13 @@ def indicators_page(
         w = ind.window(period=period, first=first, last=last)
         res = ind.compute(db, principal=me, w=w, group_by=group_by, unit=unit or None, with_trend=False)
         months = ind.months_back(w.last)
-        trend = ind.trend(db, w=months, clause=ind.scope_clause(db, me, unit or None), bucket="month")
     except AppError as exc:
         return render_error_page(request, exc.status_code, exc.message(locale))
     query = {"period": period, "from": w.first.isoformat(), "to": w.last.isoformat()}
+    trend_query = {"period": "month", "from": months.first.isoformat(), "to": months.last.isoformat()}
     if unit:
-        query["unit"] = unit
+        query["unit"] = trend_query["unit"] = unit
+    trend_url = "/api/v1/cases/indicators/trend?" + urlencode(trend_query)
     return render(
         request,
         "cases/indicators.html",
@@ -71,5 +72,5 @@ def indicators_page(
         groups=ind.GROUPS,
         row_name=lambda r: row_name(r, locale, res.group_by),
         xlsx_url="/api/v1/cases/indicators.xlsx?" + urlencode(query),
-        chart_json=json.dumps(chart_data(res, trend, locale), ensure_ascii=False).replace("</", "<\\/"),
+        chart_json=json.dumps(chart_data(res, trend_url, locale), ensure_ascii=False).replace("</", "<\\/"),
     )

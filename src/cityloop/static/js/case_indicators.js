@@ -15,23 +15,31 @@
       series: data.indicators.map((name, i) => ({ name, type: 'bar', data: data.bars[i] })),
     });
     const lines = echarts.init(document.getElementById('chart-trend'));
-    lines.setOption({
-      animation: false,
-      tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
-      legend: { type: 'scroll', top: 0 },
-      grid: { left: 48, right: 16, top: 40, bottom: 30 },
-      xAxis: { type: 'category', data: data.months },
-      yAxis: pct,
-      series: data.indicators.map((name, i) => ({ name, type: 'line', connectNulls: false, data: data.lines[i] })),
-    });
     window.addEventListener('resize', () => { bars.resize(); lines.resize(); });
+    fetch(data.trend_url, { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then((body) => {
+        const t = document.getElementById('chart-trend');
+        lines.setOption({
+          animation: false,
+          tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
+          legend: { type: 'scroll', top: 0 },
+          grid: { left: 48, right: 16, top: 40, bottom: 30 },
+          xAxis: { type: 'category', data: body.trend.map((b) => b.label) },
+          yAxis: pct,
+          series: data.indicators.map((name, i) => ({
+            name, type: 'line', connectNulls: false,
+            data: body.trend.map((b) => { const v = b.rates[data.rates[i]]; return v == null ? null : Math.round(v * 1000) / 10; }),
+          })),
+        });
+        t.dataset.points = body.trend.length;
+        t.classList.add('drawn');
+      })
+      .catch(() => { document.getElementById('chart-trend').classList.add('failed'); });
     const g = document.getElementById('chart-groups');
-    const t = document.getElementById('chart-trend');
     g.dataset.groups = data.groups.length;
     g.dataset.series = data.indicators.length;
-    t.dataset.points = data.months.length;
     g.classList.add('drawn');
-    t.classList.add('drawn');
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw); else draw();
 })();
