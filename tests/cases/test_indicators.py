@@ -237,7 +237,12 @@ def test_every_count_and_rate_of_the_month_is_exact(db, month) -> None:
     by_unit = {r.key: _counts(r) for r in res.rows}
     assert set(by_unit) == {YJP, DEPT}
     dept = by_unit[DEPT]
-    assert (dept["reported"], dept["dispatched_on_time"], dept["handled_on_time"], dept["closed"]) == (1, 1, 1, 1)
+    assert (dept["reported"], dept["dispatched_on_time"], dept["handled_on_time"], dept["closed"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert by_unit[YJP]["reported"] == 10 and by_unit[YJP]["handled"] == 4
     # The trend cuts the same cases by day: the zone edge case is on 1 March.
     daily = ind.compute(db, principal=None, w=w, group_by="street", trend_bucket="day").trend
@@ -261,7 +266,10 @@ def test_periods_and_bad_input() -> None:
     assert (week.first.isoformat(), week.last.isoformat()) == ("2031-03-10", "2031-03-13")
     assert ind.window(period="day").first.isoformat() == "2031-03-13"
     assert ind.window(period="custom").first.isoformat() == "2031-02-12"
-    assert [b.label for b in ind.buckets(ind.window(period="month", first="2030-12-15", last="2031-02-02"), "month")] == [
+    assert [
+        b.label
+        for b in ind.buckets(ind.window(period="month", first="2030-12-15", last="2031-02-02"), "month")
+    ] == [
         "2030-12",
         "2031-01",
         "2031-02",
@@ -305,7 +313,10 @@ def test_api_scope_by_role(client, token_for, db, month) -> None:
     trend = "/api/v1/cases/indicators/trend?period=month&from=2031-01&to=2031-04"
     months = client.get(trend, headers=token_for("supervisor")).json()["trend"]
     assert [(m["label"], m["counts"]["reported"]) for m in months] == [
-        ("2031-01", 0), ("2031-02", 0), ("2031-03", 11), ("2031-04", 1)
+        ("2031-01", 0),
+        ("2031-02", 0),
+        ("2031-03", 11),
+        ("2031-04", 1),
     ]
     mine = client.get(trend, headers=token_for("department")).json()["trend"]
     assert [m["counts"]["reported"] for m in mine] == [0, 0, 1, 0]
@@ -345,7 +356,10 @@ def test_excel_has_a_sheet_per_grouping_the_trend_and_the_definitions(client, to
     assert wb.sheetnames == ["By unit", "By street or town", "Trend", "Definitions"]
     ws = wb["By unit"]
     head = [c.value for c in ws[2]]
-    rows = {row[1] or row[0]: dict(zip(head, row, strict=True)) for row in ws.iter_rows(min_row=3, values_only=True)}
+    rows = {
+        row[1] or row[0]: dict(zip(head, row, strict=True))
+        for row in ws.iter_rows(min_row=3, values_only=True)
+    }
     assert set(rows) == {YJP, DEPT, "Total"}
     total = rows["Total"]
     assert total["Closure rate %"] == 83.33 and total["Satisfaction %"] == 66.67 and total["Reported"] == 11
@@ -359,7 +373,11 @@ def test_excel_has_a_sheet_per_grouping_the_trend_and_the_definitions(client, to
     assert "basically satisfied counts in full" in defs["Satisfaction"][2]
     # A unit's staff get only their subtree in the workbook too.
     mine = load_workbook(
-        BytesIO(client.get("/api/v1/cases/indicators.xlsx?from=2031-03&to=2031-03", headers=token_for("department")).content)
+        BytesIO(
+            client.get(
+                "/api/v1/cases/indicators.xlsx?from=2031-03&to=2031-03", headers=token_for("department")
+            ).content
+        )
     )
     assert [r[1] for r in mine.worksheets[0].iter_rows(min_row=3, values_only=True)] == [DEPT, None]
     assert client.get("/api/v1/cases/indicators.xlsx", headers=token_for("citizen")).status_code == 403
@@ -372,7 +390,10 @@ def test_page_scope_and_content(client, db, month) -> None:
     assert page.status_code == 200
     html = page.text
     assert "按时派遣率" in html and "区城市管理局" in html and "杨家坪街道" in html
-    assert 'id="chart-groups"' in html and "/api/v1/cases/indicators.xlsx?period=month&amp;from=2031-03-01" in html
+    assert (
+        'id="chart-groups"' in html
+        and "/api/v1/cases/indicators.xlsx?period=month&amp;from=2031-03-01" in html
+    )
     assert "83.3%" in html  # closure rate of the total
     home = client.get("/").text
     assert 'href="/cases/indicators"' in home
@@ -395,9 +416,16 @@ def test_cli_prints_the_table_and_writes_the_workbook(db, month, tmp_path, monke
     db.commit()  # the CLI opens its own session (on the test's connection)
     out = tmp_path / "ind.xlsx"
     runner = CliRunner()
-    r = runner.invoke(app, ["cases", "indicators", "--from", "2031-03", "--to", "2031-03", "--lang", "en", "--xlsx", str(out)])
+    r = runner.invoke(
+        app,
+        ["cases", "indicators", "--from", "2031-03", "--to", "2031-03", "--lang", "en", "--xlsx", str(out)],
+    )
     assert r.exit_code == 0, r.output
-    assert "Cases reported 2031-03-01 to 2031-03-31" in r.output and "83.3%" in r.output and "区城市管理局" in r.output
+    assert (
+        "Cases reported 2031-03-01 to 2031-03-31" in r.output
+        and "83.3%" in r.output
+        and "区城市管理局" in r.output
+    )
     assert out.stat().st_size > 0
     bad = runner.invoke(app, ["cases", "indicators", "--period", "year"])
     assert bad.exit_code == 2 and "period" in bad.output.lower()

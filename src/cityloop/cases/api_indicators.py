@@ -20,7 +20,9 @@ from cityloop.core.http import DB, CurrentPrincipal, Locale
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=ERRORS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-PeriodQ = Annotated[str, Query(description="day | week | month | custom: the trend's step and the default range")]
+PeriodQ = Annotated[
+    str, Query(description="day | week | month | custom: the trend's step and the default range")
+]
 FromQ = Annotated[str | None, Query(alias="from", description="first day, YYYY-MM-DD or YYYY-MM")]
 ToQ = Annotated[str | None, Query(description="last day (inclusive), YYYY-MM-DD or YYYY-MM")]
 UnitQ = Annotated[str | None, Query(description="only this responsible unit's subtree (code)")]
@@ -63,7 +65,12 @@ def indicators_trend(
     w = ind.window(period=period, first=from_, last=to)
     bucket = trend or ("month" if w.period == "custom" else w.period)
     rows = ind.trend(db, w=w, clause=ind.scope_clause(db, principal, unit), bucket=bucket)
-    return {"from": w.first.isoformat(), "to": w.last.isoformat(), "trend_bucket": bucket, "trend": ind.trend_dicts(rows)}
+    return {
+        "from": w.first.isoformat(),
+        "to": w.last.isoformat(),
+        "trend_bucket": bucket,
+        "trend": ind.trend_dicts(rows),
+    }
 
 
 @router.get("/indicators.xlsx", response_class=Response)

@@ -106,7 +106,10 @@ def indicators_cmd(
         other = None
         if xlsx is not None:
             rest = [g for g in ind.GROUPS if g != group_by]
-            other = {g: ind.compute(session, principal=None, w=w, group_by=g, unit=unit, with_trend=False) for g in rest}
+            other = {
+                g: ind.compute(session, principal=None, w=w, group_by=g, unit=unit, with_trend=False)
+                for g in rest
+            }
         session.rollback()
     title = translate("cases.indicators.range", locale, first=w.first.isoformat(), last=w.last.isoformat())
     table = Table(title=title)
@@ -120,7 +123,11 @@ def indicators_cmd(
         cells = [row_name(r, locale, group_by)]
         cells += [f"{v * 100:.1f}%" if v is not None else "—" for v in r.rates.values()]
         cells += [f"{getattr(r.counts, k):,}" for k in shown]
-        table.add_row(*cells, style="bold" if r.key == "total" else None, end_section=bool(res.rows) and r is res.rows[-1])
+        table.add_row(
+            *cells,
+            style="bold" if r.key == "total" else None,
+            end_section=bool(res.rows) and r is res.rows[-1],
+        )
     # A report, not a widget: wide enough for every column even when the output is not a terminal.
     Console(width=max(console.width, 170)).print(table)
     if xlsx is not None:

@@ -164,7 +164,11 @@ def window(
     b = last if isinstance(last, date) else parse_day(last, end=True)
     if b is None:
         today = to_display(now()).date()  # type: ignore[union-attr]
-        b = today if a is None or a <= today else _next(a, "month" if period == "custom" else period) - timedelta(1)
+        b = (
+            today
+            if a is None or a <= today
+            else _next(a, "month" if period == "custom" else period) - timedelta(1)
+        )
     if a is None:
         a = b - timedelta(days=29) if period == "custom" else period_start(b, period)
     if b < a:
@@ -206,7 +210,7 @@ def buckets(w: Window, bucket: str) -> list[Bucket]:
 # --- the aggregate --------------------------------------------------------------------------------------
 
 
-ONE = literal_column("1")
+ONE: ColumnElement[int] = literal_column("1")
 
 
 def _n(cond: ColumnElement[bool]) -> Any:
@@ -310,7 +314,9 @@ def _base(w: Window, clause: ColumnElement[bool], *lead: Any) -> Select[Any]:
 def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_by: str) -> list[Row]:
     """Counts per responsible unit (``unit``) or per street/town of the case's place (``street``)."""
     if group_by not in GROUPS:
-        raise ValidationFailed("cases.indicators.error.group_by", group_by=group_by, allowed=", ".join(GROUPS))
+        raise ValidationFailed(
+            "cases.indicators.error.group_by", group_by=group_by, allowed=", ".join(GROUPS)
+        )
     col = Case.unit_id if group_by == "unit" else Case.street_id
     # ``+ 0``: a plain column lets SQLite's planner walk the (unit_id, reported_at) index to skip the sort
     # and then read every row from the table; the covering index ix_cases_indicators is twice as fast.
@@ -335,7 +341,9 @@ def trend(
     if len(parts) == 1:
         row = session.execute(_base(w, clause)).one()
         return [(parts[0], _counts(row, 0))]
-    which = case(*((Case.reported_at < p.end, literal(i)) for i, p in enumerate(parts[:-1])), else_=len(parts) - 1)
+    which = case(
+        *((Case.reported_at < p.end, literal(i)) for i, p in enumerate(parts[:-1])), else_=len(parts) - 1
+    )
     found = {int(r[0]): _counts(r, 1) for r in session.execute(_base(w, clause, which).group_by(which))}
     return [(p, found.get(i, Counts())) for i, p in enumerate(parts)]
 
@@ -408,6 +416,11 @@ def to_dict(res: Result) -> dict[str, Any]:
 
 def trend_dicts(trend: list[tuple[Bucket, Counts]]) -> list[dict[str, Any]]:
     return [
-        {"label": b.label, "from": b.first.isoformat(), "to": b.last.isoformat(), **row_dict(Row(b.label, b.label, None, c))}
+        {
+            "label": b.label,
+            "from": b.first.isoformat(),
+            "to": b.last.isoformat(),
+            **row_dict(Row(b.label, b.label, None, c)),
+        }
         for b, c in trend
     ]

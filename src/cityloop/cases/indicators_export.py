@@ -49,7 +49,9 @@ def to_excel(results: dict[str, Result], *, locale: str) -> bytes:
     for i, (group_by, res) in enumerate(results.items()):
         ws = sheets[0] if i == 0 else wb.create_sheet()
         ws.title = translate(f"cases.indicators.sheet.{group_by}", locale)
-        ws.append([translate("cases.indicators.title", locale), f"{w.first.isoformat()} – {w.last.isoformat()}"])
+        ws.append(
+            [translate("cases.indicators.title", locale), f"{w.first.isoformat()} – {w.last.isoformat()}"]
+        )
         ws.append(header(locale, f"cases.indicators.group.{group_by}"))
         for cell in ws[2]:
             cell.font = bold
@@ -62,7 +64,10 @@ def to_excel(results: dict[str, Result], *, locale: str) -> bytes:
     ts = wb.create_sheet(translate("cases.indicators.sheet.trend", locale))
     ts.append(header(locale, "cases.indicators.bucket")[:1] + header(locale, "cases.indicators.bucket")[2:])
     for b, c in first.trend:
-        ts.append(values(Row(b.label, b.label, None, c), locale, "unit")[:1] + values(Row(b.label, b.label, None, c), locale, "unit")[2:])
+        ts.append(
+            values(Row(b.label, b.label, None, c), locale, "unit")[:1]
+            + values(Row(b.label, b.label, None, c), locale, "unit")[2:]
+        )
     ds = wb.create_sheet(translate("cases.indicators.sheet.definitions", locale))
     ds.append(
         [
@@ -77,11 +82,25 @@ def to_excel(results: dict[str, Result], *, locale: str) -> bytes:
         formula = " + ".join(translate(f"cases.indicators.count.{n}", locale) for n in num)
         formula += " / " + translate(f"cases.indicators.count.{den}", locale)
         ds.append(
-            [translate(f"cases.indicators.rate.{k}", locale), formula, translate(f"cases.indicators.def.{k}", locale)]
+            [
+                translate(f"cases.indicators.rate.{k}", locale),
+                formula,
+                translate(f"cases.indicators.def.{k}", locale),
+            ]
         )
     ds.append([])
-    ds.append([translate("cases.indicators.def.basis_title", locale), translate("cases.indicators.def.basis", locale)])
-    ds.append([translate("cases.indicators.def.merged_title", locale), translate("cases.indicators.def.merged", locale)])
+    ds.append(
+        [
+            translate("cases.indicators.def.basis_title", locale),
+            translate("cases.indicators.def.basis", locale),
+        ]
+    )
+    ds.append(
+        [
+            translate("cases.indicators.def.merged_title", locale),
+            translate("cases.indicators.def.merged", locale),
+        ]
+    )
     ds.append([translate("cases.indicators.computed_at", locale), first.computed_at.isoformat()])
     out = BytesIO()
     wb.save(out)

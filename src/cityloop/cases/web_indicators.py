@@ -1,4 +1,5 @@
-"""The supervisor's dashboard of case indicators: ``/cases/indicators`` (period picker, charts, table, Excel)."""
+"""The supervisor's dashboard of case indicators at ``/cases/indicators``: period picker, charts, a table
+and the Excel download."""
 
 from __future__ import annotations
 
