@@ -208,7 +208,8 @@ def main() -> int:
     ]
     last_month = _last_month()
     this_month = {"period": "month"}
-    year = {"period": "month", "from": _months_back(11), "to": _today()}
+    year = {"period": "month", "from": _months_back(11), "to": _today().isoformat()}
+    week = {"period": "day", "from": _days_back(6), "to": _today().isoformat()}
     indicator_calls = [
         ("API, last month, by unit", f"{base}/indicators", supervisor, {**last_month, "group_by": "unit"}),
         (
@@ -219,7 +220,7 @@ def main() -> int:
         ),
         ("API, this month, by unit", f"{base}/indicators", supervisor, this_month),
         ("API, last month, street (scoped)", f"{base}/indicators", street, last_month),
-        ("API, one week, by day", f"{base}/indicators", supervisor, {"period": "day", "from": _days_back(6)}),
+        ("API, one week, by day", f"{base}/indicators", supervisor, week),
         ("Excel, last month (both groupings)", f"{base}/indicators.xlsx", supervisor, last_month),
         ("trend, 12 months (the dashboard's lines)", f"{base}/indicators/trend", supervisor, year),
         ("API, 12 months, by unit", f"{base}/indicators", supervisor, {**year, "group_by": "unit"}),

@@ -429,3 +429,13 @@ def test_cli_prints_the_table_and_writes_the_workbook(db, month, tmp_path, monke
     assert out.stat().st_size > 0
     bad = runner.invoke(app, ["cases", "indicators", "--period", "year"])
     assert bad.exit_code == 2 and "period" in bad.output.lower()
+
+
+def test_page_bad_input_is_a_clear_error_and_english_works(client, db, month) -> None:
+    sign_in(client, "leader")
+    bad = client.get("/cases/indicators?from=2031-02-31")
+    assert bad.status_code == 422 and "2031-02-31" in bad.text
+    client.get("/lang/en?next=/")
+    html = client.get("/cases/indicators?period=week&from=2031-03-10&group_by=street").text
+    assert "On-time dispatch" in html and "Cases reported 2031-03-10 to 2031-03-16" in html
+    assert "/api/v1/cases/indicators/trend?period=month&from=2030-04-01&to=2031-03-16" in html

@@ -157,18 +157,21 @@ def parse_day(text: str | None, *, end: bool = False) -> date | None:
 def window(
     *, period: str = "month", first: str | date | None = None, last: str | date | None = None
 ) -> Window:
-    """The period asked for: defaults to the day/week/month containing today (custom: the last 30 days)."""
+    """The period asked for. Nothing given: the day/week/month containing today (custom: the last 30 days);
+    only ``first``: the day/week/month starting there (custom: up to today); only ``last``: the
+    day/week/month ending there (custom: the 30 days ending there)."""
     if period not in PERIODS:
         raise ValidationFailed("cases.indicators.error.period", period=period, allowed=", ".join(PERIODS))
     a = first if isinstance(first, date) else parse_day(first)
     b = last if isinstance(last, date) else parse_day(last, end=True)
     if b is None:
         today = to_display(now()).date()  # type: ignore[union-attr]
-        b = (
-            today
-            if a is None or a <= today
-            else _next(a, "month" if period == "custom" else period) - timedelta(1)
-        )
+        if a is None:
+            b = today
+        elif period == "custom":
+            b = max(today, a)
+        else:
+            b = _next(a, period) - timedelta(days=1)
     if a is None:
         a = b - timedelta(days=29) if period == "custom" else period_start(b, period)
     if b < a:

@@ -5,11 +5,14 @@
     const data = JSON.parse(document.getElementById('indicator-data').textContent);
     const pct = { type: 'value', min: 0, max: 100, axisLabel: { formatter: '{value}%' } };
     const bars = echarts.init(document.getElementById('chart-groups'));
+    const many = data.groups.length > 12;
     bars.setOption({
       animation: false,
       tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
       legend: { type: 'scroll', top: 0 },
-      grid: { left: 48, right: 16, top: 40, bottom: 90 },
+      grid: { left: 48, right: 16, top: 40, bottom: many ? 120 : 90 },
+      // Many units: show a dozen at a time with a slider; the table below has them all.
+      dataZoom: many ? [{ type: 'slider', bottom: 8, startValue: 0, endValue: 11 }, { type: 'inside' }] : [],
       xAxis: { type: 'category', data: data.groups, axisLabel: { rotate: 40, interval: 0, width: 110, overflow: 'truncate' } },
       yAxis: pct,
       series: data.indicators.map((name, i) => ({ name, type: 'bar', data: data.bars[i] })),
