@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field, create_model
 
 from cityloop.cases import indicators as ind
 from cityloop.cases.api import ERRORS
@@ -18,6 +19,50 @@ from cityloop.cases.permissions import CASES_INDICATORS
 from cityloop.core.http import DB, CurrentPrincipal, Locale
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=ERRORS)
+
+# Response models (for OpenAPI): one field per count and per rate, in the order of the definitions.
+CountsOut = create_model("IndicatorCounts", **{k: (int, ...) for k in ind.COUNT_NAMES})  # type: ignore[call-overload]
+RatesOut = create_model(  # type: ignore[call-overload]
+    "IndicatorRates", **{k: (float | None, Field(description="0–1; null: no denominator")) for k in ind.RATES}
+)
+
+
+class RowOut(BaseModel):
+    key: str | None = Field(description="unit or street/town code; null: not dispatched / not located")
+    name: str
+    kind: str | None
+    counts: CountsOut
+    rates: RatesOut
+
+
+class TrendRowOut(RowOut):
+    label: str = Field(description="2026-11, 2026-W47 or 2026-11-28")
+    from_: str = Field(alias="from")
+    to: str
+
+
+class FormulaOut(BaseModel):
+    numerator: list[str]
+    denominator: str
+
+
+class TrendOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    trend_bucket: str
+    trend: list[TrendRowOut]
+
+
+class IndicatorsOut(TrendOut):
+    period: str
+    group_by: str
+    date_basis: str = Field(description="the case date that puts a case in the period")
+    computed_at: str
+    rates: dict[str, FormulaOut]
+    rows: list[RowOut]
+    total: RowOut
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PeriodQ = Annotated[
@@ -29,7 +74,7 @@ UnitQ = Annotated[str | None, Query(description="only this responsible unit's su
 TrendQ = Annotated[str | None, Query(description="trend step: day | week | month (default: the period)")]
 
 
-@router.get("/indicators")
+@router.get("/indicators", response_model=IndicatorsOut, response_model_by_alias=True)
 def indicators(
     db: DB,
     principal: CurrentPrincipal,
@@ -49,7 +94,7 @@ def indicators(
     return ind.to_dict(res)
 
 
-@router.get("/indicators/trend")
+@router.get("/indicators/trend", response_model=TrendOut, response_model_by_alias=True)
 def indicators_trend(
     db: DB,
     principal: CurrentPrincipal,
