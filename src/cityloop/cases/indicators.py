@@ -25,7 +25,7 @@ a loop over cases in Python. Definitions (also in docs/cases-indicators.md):
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -368,13 +368,20 @@ def compute(
     for r in rows:
         total.counts.add(r.counts)
     bucket = trend_bucket or ("month" if w.period == "custom" else w.period)
+    series: list[tuple[Bucket, Counts]] = []
+    if with_trend:
+        parts = buckets(w, bucket)
+        if len(parts) == 1:  # one step is the whole window: the total is the trend, no second scan
+            series = [(parts[0], replace(total.counts))]
+        else:
+            series = trend(session, w=w, clause=clause, bucket=bucket)
     return Result(
         window=w,
         group_by=group_by,
         rows=rows,
         total=total,
         trend_bucket=bucket,
-        trend=trend(session, w=w, clause=clause, bucket=bucket) if with_trend else [],
+        trend=series,
         computed_at=now(),
     )
 
