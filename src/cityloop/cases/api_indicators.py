@@ -133,12 +133,7 @@ def indicators_xlsx(
     definitions."""
     principal.require(CASES_INDICATORS)
     w = ind.window(period=period, first=from_, last=to)
-    results = {
-        g: ind.compute(
-            db, principal=principal, w=w, group_by=g, unit=unit, trend_bucket=trend, with_trend=i == 0
-        )
-        for i, g in enumerate(ind.GROUPS)
-    }
+    results = ind.compute_many(db, principal=principal, w=w, unit=unit, trend_bucket=trend)
     name = f"case-indicators-{w.first.isoformat()}-{w.last.isoformat()}.xlsx"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     return Response(to_excel(results, locale=locale), media_type=XLSX, headers=headers)

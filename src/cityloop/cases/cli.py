@@ -102,14 +102,9 @@ def indicators_cmd(
     ensure_current()
     with session_scope() as session:
         w = ind.window(period=period, first=first, last=last)
-        res = ind.compute(session, principal=None, w=w, group_by=group_by, unit=unit)
-        other = None
-        if xlsx is not None:
-            rest = [g for g in ind.GROUPS if g != group_by]
-            other = {
-                g: ind.compute(session, principal=None, w=w, group_by=g, unit=unit, with_trend=False)
-                for g in rest
-            }
+        groups = (group_by, *(g for g in ind.GROUPS if g != group_by)) if xlsx is not None else (group_by,)
+        results = ind.compute_many(session, principal=None, w=w, group_bys=groups, unit=unit)
+        res = results[group_by]
         session.rollback()
     title = translate("cases.indicators.range", locale, first=w.first.isoformat(), last=w.last.isoformat())
     table = Table(title=title)
@@ -132,7 +127,7 @@ def indicators_cmd(
     Console(width=max(console.width, 170)).print(table)
     if xlsx is not None:
         try:
-            xlsx.write_bytes(to_excel({group_by: res, **(other or {})}, locale=locale))
+            xlsx.write_bytes(to_excel(results, locale=locale))
         except OSError as exc:
             raise fail(f"cannot write {xlsx}: {exc.strerror}") from exc
         console.print(str(xlsx))

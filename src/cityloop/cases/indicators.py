@@ -314,26 +314,48 @@ def _base(w: Window, clause: ColumnElement[bool], *lead: Any) -> Select[Any]:
     )
 
 
-def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_by: str) -> list[Row]:
-    """Counts per responsible unit (``unit``) or per street/town of the case's place (``street``)."""
+def _check_group(group_by: str) -> None:
     if group_by not in GROUPS:
         raise ValidationFailed(
             "cases.indicators.error.group_by", group_by=group_by, allowed=", ".join(GROUPS)
         )
-    col = Case.unit_id if group_by == "unit" else Case.street_id
+
+
+def grouped_many(
+    session: Session, *, w: Window, clause: ColumnElement[bool], group_bys: tuple[str, ...]
+) -> dict[str, list[Row]]:
+    """Counts per responsible unit (``unit``) and/or per street/town of the case's place (``street``).
+
+    One scan whatever the number of groupings: the query groups by every asked key together and the
+    (few hundred) combinations are summed per grouping here."""
+    for g in group_bys:
+        _check_group(g)
+    cols = {"unit": Case.unit_id, "street": Case.street_id}
     # ``+ 0``: a plain column lets SQLite's planner walk the (unit_id, reported_at) index to skip the sort
     # and then read every row from the table; the covering index ix_cases_indicators is twice as fast.
-    key = (col + 0).label("grp")
+    keys = [(cols[g] + 0).label(f"grp_{g}") for g in group_bys]
+    sums: dict[str, dict[int | None, Counts]] = {g: {} for g in group_bys}
+    n = len(keys)
+    for r in session.execute(_base(w, clause, *keys).group_by(*keys)):
+        counts = _counts(r, n)
+        for i, g in enumerate(group_bys):
+            into = sums[g].setdefault(r[i], Counts())
+            into.add(counts)
     a = routing.areas(session)
-    rows: list[Row] = []
-    for r in session.execute(_base(w, clause, key).group_by(key)):
-        ref = a.by_id.get(r[0]) if r[0] is not None else None
-        if ref is not None:
-            rows.append(Row(ref.code, ref.name, ref.kind, _counts(r, 1)))
-        else:
-            rows.append(Row(None, "", None, _counts(r, 1)))
-    rows.sort(key=lambda x: (x.key is None, x.key or ""))
-    return rows
+    out: dict[str, list[Row]] = {}
+    for g, by_id in sums.items():
+        rows = []
+        for ident, counts in by_id.items():
+            ref = a.by_id.get(ident) if ident is not None else None
+            rows.append(Row(ref.code, ref.name, ref.kind, counts) if ref else Row(None, "", None, counts))
+        rows.sort(key=lambda x: (x.key is None, x.key or ""))
+        out[g] = rows
+    return out
+
+
+def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_by: str) -> list[Row]:
+    """Counts per responsible unit (``unit``) or per street/town of the case's place (``street``)."""
+    return grouped_many(session, w=w, clause=clause, group_bys=(group_by,))[group_by]
 
 
 def trend(
@@ -351,6 +373,46 @@ def trend(
     return [(p, found.get(i, Counts())) for i, p in enumerate(parts)]
 
 
+def compute_many(
+    session: Session,
+    *,
+    principal: Principal | None,
+    w: Window,
+    group_bys: tuple[str, ...] = GROUPS,
+    unit: str | None = None,
+    trend_bucket: str | None = None,
+    with_trend: bool = True,
+) -> dict[str, Result]:
+    """Indicators per group for the window, the total (the groups summed) and a trend per bucket, for
+    each grouping asked (one scan for all of them, one more for a trend of several steps)."""
+    clause = scope_clause(session, principal, unit)
+    by = grouped_many(session, w=w, clause=clause, group_bys=group_bys)
+    bucket = trend_bucket or ("month" if w.period == "custom" else w.period)
+    total = Row("total", "", None)
+    for r in by[group_bys[0]]:
+        total.counts.add(r.counts)
+    series: list[tuple[Bucket, Counts]] = []
+    if with_trend:
+        parts = buckets(w, bucket)
+        if len(parts) == 1:  # one step is the whole window: the total is the trend, no second scan
+            series = [(parts[0], replace(total.counts))]
+        else:
+            series = trend(session, w=w, clause=clause, bucket=bucket)
+    at = now()
+    return {
+        g: Result(
+            window=w,
+            group_by=g,
+            rows=rows,
+            total=Row("total", "", None, replace(total.counts)),
+            trend_bucket=bucket,
+            trend=series,
+            computed_at=at,
+        )
+        for g, rows in by.items()
+    }
+
+
 def compute(
     session: Session,
     *,
@@ -361,29 +423,16 @@ def compute(
     trend_bucket: str | None = None,
     with_trend: bool = True,
 ) -> Result:
-    """Indicators per group for the window, the total (the groups summed) and a trend per bucket."""
-    clause = scope_clause(session, principal, unit)
-    rows = grouped(session, w=w, clause=clause, group_by=group_by)
-    total = Row("total", "", None)
-    for r in rows:
-        total.counts.add(r.counts)
-    bucket = trend_bucket or ("month" if w.period == "custom" else w.period)
-    series: list[tuple[Bucket, Counts]] = []
-    if with_trend:
-        parts = buckets(w, bucket)
-        if len(parts) == 1:  # one step is the whole window: the total is the trend, no second scan
-            series = [(parts[0], replace(total.counts))]
-        else:
-            series = trend(session, w=w, clause=clause, bucket=bucket)
-    return Result(
-        window=w,
-        group_by=group_by,
-        rows=rows,
-        total=total,
-        trend_bucket=bucket,
-        trend=series,
-        computed_at=now(),
-    )
+    """Indicators per ``group_by`` for the window, the total (the groups summed) and a trend per bucket."""
+    return compute_many(
+        session,
+        principal=principal,
+        w=w,
+        group_bys=(group_by,),
+        unit=unit,
+        trend_bucket=trend_bucket,
+        with_trend=with_trend,
+    )[group_by]
 
 
 def months_back(last: date, months: int = 12) -> Window:
