@@ -8,7 +8,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_indicator_dashboard_draws_bars_per_unit_and_a_monthly_trend(page, live_server) -> None:
-    sign_in(page, live_server, "supervisor")
+    sign_in(page, live_server, "leader")
     page.click("a[href='/cases/indicators']")
     page.wait_for_selector("#chart-groups.drawn")
     page.wait_for_selector("#chart-trend.drawn")  # the monthly lines load after the page
