@@ -1,9 +1,11 @@
-"""A million cases: bulk load through `cityloop cases import`, then time the queue API and an
-indicator-style aggregate.
+"""A million cases: bulk load through `cityloop cases import`, then time the queue API, the indicators
+(JSON, Excel, the 12-month trend) and the indicator dashboard page.
 
     python bench/cases_queue.py                     # SQLite in a temp dir, 1,000,000 cases
     python bench/cases_queue.py --db postgresql     # PostgreSQL (CITYLOOP_BENCH_PG=postgresql+psycopg://…)
     CITYLOOP_BENCH_CASES=100000 python bench/cases_queue.py
+    python bench/cases_queue.py --load-only [--name NAME]   # load once, print the URL …
+    python bench/cases_queue.py --reuse URL                 # … and time it as often as needed
 
 Targets (issue 3): import ≥ 10,000 cases/s; the queue's first page with filters and the indicator query
 each < 500 ms. Times below are medians of 5 runs (after one warm-up run), with the slowest run shown too.
@@ -18,6 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -147,19 +150,23 @@ def timed(fn, runs: int = 5) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-# 按期处置率, 结案率, 返工率, 满意率 per responsible unit for cases dispatched in one month.
-INDICATORS = """
-SELECT unit_id,
-       COUNT(*) AS dispatched,
-       SUM(CASE WHEN feedback_at <= handle_due_at THEN 1 ELSE 0 END) AS on_time,
-       SUM(CASE WHEN state = 'closed' THEN 1 ELSE 0 END) AS closed,
-       SUM(CASE WHEN rework_count > 0 THEN 1 ELSE 0 END) AS reworked,
-       SUM(CASE WHEN rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied,
-       COUNT(rating) AS rated
-FROM cases
-WHERE dispatched_at >= :start AND dispatched_at < :end
-GROUP BY unit_id
-"""
+def load(db: str, name: str, n: int) -> str:
+    url = database(db, name)
+    print(f"database: {db} (fresh, demo district seeded)", flush=True)
+    prepare(url)
+    folder = Path(tempfile.mkdtemp(prefix="cityloop-queue-"))
+    csv_path = folder / "cases.csv"
+    started = time.perf_counter()
+    generate(csv_path, url, n)
+    print(f"generated {n:,} cases as CSV in {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [PY, "-m", "cityloop", "cases", "import", str(csv_path)], cwd=ROOT, env=env_for(url), check=True
+    )
+    took = time.perf_counter() - started
+    print(f"import (whole command, process start included): {n / took:,.0f} cases/s ({took:.1f} s)")
+    csv_path.unlink()
+    return url
 
 
 def main() -> int:
@@ -168,28 +175,27 @@ def main() -> int:
         "--db", choices=["sqlite", "postgresql"], default=os.environ.get("CITYLOOP_BENCH_DB", "sqlite")
     )
     parser.add_argument("--cases", type=int, default=int(os.environ.get("CITYLOOP_BENCH_CASES", "1000000")))
+    parser.add_argument("--name", default="queue", help="PostgreSQL database suffix (cityloop_bench_NAME)")
+    parser.add_argument("--reuse", metavar="URL", help="time an already loaded database (skips the load)")
+    parser.add_argument("--load-only", action="store_true", help="load, print the URL and stop")
     args = parser.parse_args()
-    url = database(args.db, "queue")
-    print(f"database: {args.db} (fresh, demo district seeded)", flush=True)
-    prepare(url)
-    folder = Path(tempfile.mkdtemp(prefix="cityloop-queue-"))
-    csv_path = folder / "cases.csv"
-    started = time.perf_counter()
-    generate(csv_path, url, args.cases)
-    print(f"generated {args.cases:,} cases as CSV in {time.perf_counter() - started:.1f} s", flush=True)
-    started = time.perf_counter()
-    subprocess.run(
-        [PY, "-m", "cityloop", "cases", "import", str(csv_path)], cwd=ROOT, env=env_for(url), check=True
-    )
-    took = time.perf_counter() - started
-    print(f"import (whole command, process start included): {args.cases / took:,.0f} cases/s ({took:.1f} s)")
-    csv_path.unlink()
+    if args.reuse:
+        url = args.reuse
+        subprocess.run([PY, "-m", "cityloop", "init"], cwd=ROOT, env=env_for(url), check=True)
+        print(f"database: {url} (reused)", flush=True)
+    else:
+        url = load(args.db, args.name, args.cases)
+    if args.load_only:
+        print(url)
+        return 0
 
     port = free_port()
     server = start_server(url, port)
-    base = f"http://127.0.0.1:{port}/api/v1/cases"
+    root = f"http://127.0.0.1:{port}"
+    base = f"{root}/api/v1/cases"
     dispatcher = {"Authorization": f"Bearer {token(url, 'dispatcher')}"}
     street = {"Authorization": f"Bearer {token(url, 'street2')}"}
+    supervisor = {"Authorization": f"Bearer {token(url, 'supervisor')}"}
     queries = [
         ("dispatcher, awaiting registration", dispatcher, {"state": "reported"}),
         ("dispatcher, open cases of one category", dispatcher, {"state": "open", "category": "SJ0102"}),
@@ -200,8 +206,27 @@ def main() -> int:
         ("street (scoped), handling, by deadline", street, {"state": "handling", "sort": "due_at"}),
         ("street (scoped), everything", street, {}),
     ]
+    last_month = _last_month()
+    this_month = {"period": "month"}
+    year = {"period": "month", "from": _months_back(11), "to": _today().isoformat()}
+    week = {"period": "day", "from": _days_back(6), "to": _today().isoformat()}
+    indicator_calls = [
+        ("API, last month, by unit", f"{base}/indicators", supervisor, {**last_month, "group_by": "unit"}),
+        (
+            "API, last month, by street/town",
+            f"{base}/indicators",
+            supervisor,
+            {**last_month, "group_by": "street"},
+        ),
+        ("API, this month, by unit", f"{base}/indicators", supervisor, this_month),
+        ("API, last month, street (scoped)", f"{base}/indicators", street, last_month),
+        ("API, one week, by day", f"{base}/indicators", supervisor, week),
+        ("Excel, last month (both groupings)", f"{base}/indicators.xlsx", supervisor, last_month),
+        ("trend, 12 months (the dashboard's lines)", f"{base}/indicators/trend", supervisor, year),
+        ("API, 12 months, by unit", f"{base}/indicators", supervisor, {**year, "group_by": "unit"}),
+    ]
     try:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=120) as client:
             for label, headers, params in queries:
 
                 def run(h=headers, p=params):
@@ -214,29 +239,76 @@ def main() -> int:
                 more = "+" if total >= 10000 else ""
                 print(f"queue · {label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms", end="")
                 print(f" (matches: {total:,}{more})")
+            for label, target, headers, params in indicator_calls:
+
+                def call(t=target, h=headers, p=params):
+                    r = client.get(t, headers=h, params=p)
+                    r.raise_for_status()
+                    return r
+
+                med, worst = timed(call, runs=3)
+                body = call()
+                size = body.json()["total"]["counts"]["reported"] if target.endswith("/indicators") else None
+                extra = f" ({size:,} cases)" if size is not None else ""
+                print(f"indicators · {label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms{extra}")
+            page = _signed_in(root, "supervisor")
+            try:
+
+                def dashboard():
+                    r = page.get(f"{root}/cases/indicators", params=last_month)
+                    r.raise_for_status()
+                    return r
+
+                med, worst = timed(dashboard, runs=3)
+                label = "indicators · dashboard page, last month"
+                print(f"{label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms")
+            finally:
+                page.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    end = time.time()
-    params = {"start": _pydt(end - 30 * 86400, args.db), "end": _pydt(end, args.db)}
-    with engine.connect() as conn:
-        med, worst = timed(lambda: conn.execute(text(INDICATORS), params).all())
-        rows = conn.execute(text(INDICATORS), params).all()
-    label = f"indicators · one month by unit ({len(rows)} units)"
-    print(f"{label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms")
-    engine.dispose()
+    print(f"load while measuring: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
     return 0
 
 
-def _pydt(seconds: float, db: str):
-    from datetime import UTC, datetime
+def _today():
+    from datetime import datetime, timedelta
 
-    value = datetime.fromtimestamp(seconds, UTC)
-    return value.replace(tzinfo=None) if db == "sqlite" else value  # SQLite stores naive UTC
+    return (datetime.now(UTC) + timedelta(hours=8)).date()
+
+
+def _days_back(n: int) -> str:
+    from datetime import timedelta
+
+    return (_today() - timedelta(days=n)).isoformat()
+
+
+def _months_back(n: int) -> str:
+    d = _today()
+    y, m = d.year, d.month - n
+    while m < 1:
+        y, m = y - 1, m + 12
+    return f"{y:04d}-{m:02d}"
+
+
+def _last_month() -> dict[str, str]:
+    month = _months_back(1)
+    return {"period": "month", "from": month, "to": month}
+
+
+def _signed_in(root: str, username: str) -> httpx.Client:
+    import re
+
+    c = httpx.Client(timeout=120)
+    form = c.get(f"{root}/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    r = c.post(
+        f"{root}/login",
+        data={"username": username, "password": "cityloop-demo", "csrf": csrf, "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return c
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def create_app() -> FastAPI:
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop.cases import api as cases_api
+    from cityloop.cases import api_indicators as cases_indicators_api
     from cityloop.cases import open311
     from cityloop.cases import web as cases_web
+    from cityloop.cases import web_indicators as cases_indicators_web
     from cityloop.livability import api as livability_api
     from cityloop.livability import web as livability_web
     from cityloop.org import api as org_api
@@ -49,9 +51,11 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(org_api.router)
+    app.include_router(cases_indicators_api.router)  # before cases_api: /cases/indicators is no case id
     app.include_router(cases_api.router)
     app.include_router(open311.router)
     app.include_router(pages.router)
+    app.include_router(cases_indicators_web.router)  # before any /cases/{id} page
     app.include_router(org_web.router)
     app.include_router(cases_web.router)
     app.include_router(programme_api.router)

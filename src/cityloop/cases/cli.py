@@ -78,6 +78,61 @@ def import_categories(
     )
 
 
+@cases_app.command("indicators")
+@cli_errors
+def indicators_cmd(
+    period: str = typer.Option("month", "--period", help="day | week | month | custom"),
+    first: str = typer.Option(None, "--from", help="first day, YYYY-MM-DD or YYYY-MM"),
+    last: str = typer.Option(None, "--to", help="last day (inclusive), YYYY-MM-DD or YYYY-MM"),
+    group_by: str = typer.Option("unit", "--group-by", help="unit | street"),
+    unit: str = typer.Option(None, "--unit", help="only this responsible unit's subtree (code)"),
+    locale: str = typer.Option("zh-CN", "--lang", help="zh-CN | en"),
+    xlsx: Path = typer.Option(None, "--xlsx", help="also write the Excel workbook here"),
+) -> None:
+    """按时派遣率, 按期处置率, 结案率, 返工率, 满意率 and the 12345 三率 for the district (see docs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cityloop.cases import indicators as ind
+    from cityloop.cases.indicators_export import row_name, to_excel
+    from cityloop.core.db import session_scope
+    from cityloop.core.i18n import translate
+    from cityloop.core.migrate import ensure_current
+
+    ensure_current()
+    with session_scope() as session:
+        w = ind.window(period=period, first=first, last=last)
+        groups = (group_by, *(g for g in ind.GROUPS if g != group_by)) if xlsx is not None else (group_by,)
+        results = ind.compute_many(session, principal=None, w=w, group_bys=groups, unit=unit)
+        res = results[group_by]
+        session.rollback()
+    title = translate("cases.indicators.range", locale, first=w.first.isoformat(), last=w.last.isoformat())
+    table = Table(title=title)
+    table.add_column(translate(f"cases.indicators.group.{group_by}", locale), no_wrap=True)
+    for k in ind.RATES:
+        table.add_column(translate(f"cases.indicators.rate.{k}", locale), justify="right")
+    shown = ("reported", "registered", "handled")
+    for k in shown:
+        table.add_column(translate(f"cases.indicators.count.{k}", locale), justify="right")
+    for r in [*res.rows, res.total]:
+        cells = [row_name(r, locale, group_by)]
+        cells += [f"{v * 100:.1f}%" if v is not None else "—" for v in r.rates.values()]
+        cells += [f"{getattr(r.counts, k):,}" for k in shown]
+        table.add_row(
+            *cells,
+            style="bold" if r.key == "total" else None,
+            end_section=bool(res.rows) and r is res.rows[-1],
+        )
+    # A report, not a widget: wide enough for every column even when the output is not a terminal.
+    Console(width=max(console.width, 170)).print(table)
+    if xlsx is not None:
+        try:
+            xlsx.write_bytes(to_excel(results, locale=locale))
+        except OSError as exc:
+            raise fail(f"cannot write {xlsx}: {exc.strerror}") from exc
+        console.print(str(xlsx))
+
+
 open311_app = typer.Typer(help="Open311 GeoReport v2: api keys of reporting apps", no_args_is_help=True)
 keys_app = typer.Typer(help="api keys (only their hash is stored)", no_args_is_help=True)
 open311_app.add_typer(keys_app, name="keys")

@@ -63,15 +63,23 @@ class Category(IdMixin, Base):
 # Open cases are a small share of all cases: the queues, the map and duplicate checks read them through
 # partial indexes. Queries must state this very text (``OPEN_SQL``) for a planner to pick those indexes.
 OPEN_SQL = "state NOT IN ('closed', 'merged', 'voided')"
-# Indicators per unit and period read only this index, never the table rows.
+# Indicators per unit and period read only this index, never the table rows (cases/indicators.py:
+# a case counts in the period it was reported in, so reported_at leads).
 INDICATOR_COLUMNS = (
-    "dispatched_at",
+    "reported_at",
     "unit_id",
+    "street_id",
     "state",
+    "source",
+    "rating",
+    "rework_count",
+    "registered_at",
+    "voided_at",
+    "register_due_at",
+    "dispatched_at",
+    "dispatch_due_at",
     "feedback_at",
     "handle_due_at",
-    "rework_count",
-    "rating",
 )
 
 

@@ -19,3 +19,9 @@ CATEGORIES_WRITE = register("cases.categories.write", {Role.admin})
 # The pages: the queue/inbox lists (staff, each in their scope) and the overdue list (督办).
 CASES_QUEUE = register("cases.queue", set(Role) - {Role.citizen})
 CASES_SUPERVISE = register("cases.supervise", {Role.admin, Role.supervisor, Role.leader, Role.dispatcher})
+# Indicators (按时派遣率 …): district-wide roles for the district, a unit's staff for their own subtree.
+CASES_INDICATORS = register(
+    "cases.indicators",
+    {Role.admin, Role.supervisor, Role.leader, Role.dispatcher, Role.department, Role.street}
+    | {Role.enforcement, Role.operator},
+)

@@ -68,6 +68,9 @@ for _role in (Role.operator, Role.admin, Role.supervisor, Role.leader, Role.disp
     HOME_LINKS[_role].insert(1, ("nav.twin", "/twin"))
 
 
+# Case indicators (按时派遣率 …) for the leaders too (the supervisor's link comes with the case pages).
+HOME_LINKS[Role.leader].append(("nav.cases_indicators", "/cases/indicators"))
+
 # 15-minute circle and resources: staff with a scope of their own (departments see none of it).
 for _role in (Role.admin, Role.supervisor, Role.leader, Role.street):
     HOME_LINKS[_role] += [
