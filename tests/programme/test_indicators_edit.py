@@ -105,3 +105,42 @@ def test_an_accepted_task_is_not_edited(client, token_for, db) -> None:
         json={"version": task.version, "name": "x"},
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "task_closed"
+
+
+def test_the_task_form_takes_further_indicators_and_the_report_form_their_values(client, db) -> None:
+    from tests.org.test_web_auth import csrf_of, sign_in
+
+    person_in(db, "500107001000", "王测试")
+    db.commit()
+    sign_in(client, "department")
+    form = {
+        "action": "CWZL", "name": "表单多指标任务", "indicator": "点位", "indicator_unit": "处", "baseline": "0",
+        "target_value": "5", "responsible_unit": "500107001000", "responsible_person": "王测试",
+        "starts_on": "2026-03-01", "due_on": "2026-09-30",
+        "ms_name": ["一", "二"], "ms_due": ["2026-05-01", "2026-09-30"], "ms_pct": ["50", "100"],
+        "ms_deliverable": ["", ""], "more_indicators": "受益居民|户|0|300\n绿化面积|m²|0",
+    }  # fmt: skip
+    page = client.get("/programme/tasks/new")
+    assert 'name="more_indicators"' in page.text
+    before = counts(db)
+    bad = client.post("/programme/tasks", data={**form, "csrf": csrf_of(page.text)})
+    assert bad.status_code == 422 and "名称|单位|基线|目标" in bad.text and "绿化面积|m²|0" in bad.text
+    assert counts(db) == before
+    form["more_indicators"] = "受益居民|户|0|300\n绿化面积|m²|0|1200"
+    ok = client.post("/programme/tasks", data={**form, "csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    task = db.scalar(select(Task).where(Task.name == "表单多指标任务"))
+    assert [(i.seq, i.name) for i in task.extra_indicators] == [(2, "受益居民"), (3, "绿化面积")]
+    client.cookies.clear()
+    sign_in(client, "street")
+    page = client.get(f"/programme/tasks/{task.id}")
+    assert 'id="more-indicators"' in page.text and 'name="ind_3"' in page.text
+    r = client.post(
+        f"/programme/tasks/{task.id}/report",
+        data={"csrf": csrf_of(page.text), "value": "2", "narrative": "进展", "ind_2": "120", "ind_3": "400"},
+        files={"files": ("", b"", "application/octet-stream")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    db.expire_all()
+    assert [i.current_value for i in db.get(Task, task.id).extra_indicators] == [120, 400]

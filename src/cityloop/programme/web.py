@@ -26,7 +26,7 @@ from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
 from cityloop.programme import service, states, views, web_work, workflow
 from cityloop.programme.models import VISIONS, Notice, Status, Task
-from cityloop.programme.plans import RESPONSIBLE_KINDS, MilestoneInput, TaskInput
+from cityloop.programme.plans import RESPONSIBLE_KINDS, IndicatorInput, MilestoneInput, TaskInput
 from cityloop.programme.service import TaskQuery
 from cityloop.programme.web_work import form_files
 from cityloop.web.pages import PageUser, render
@@ -273,6 +273,19 @@ def milestone_rows(
     return rows, out
 
 
+def indicator_lines(text: str) -> list[IndicatorInput]:
+    """Further indicators from the form, one per line: 名称|单位|基线|目标 (blank lines skipped)."""
+    out = []
+    for i, line in enumerate((x for x in text.splitlines() if x.strip()), start=2):
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        try:
+            name, unit, baseline, target = parts
+            out.append(IndicatorInput(name, unit, float(baseline), float(target)))
+        except ValueError:
+            raise ValidationFailed("error.programme.indicator_row", field=f"indicators.{i}", seq=i) from None
+    return out
+
+
 def parse_place(text: str, lon: str, lat: str) -> dict[str, Any] | None:
     if text.strip():
         try:
@@ -312,6 +325,7 @@ def create_task(
     ms_due: Annotated[list[str] | None, Form()] = None,
     ms_pct: Annotated[list[str] | None, Form()] = None,
     ms_deliverable: Annotated[list[str] | None, Form()] = None,
+    more_indicators: Annotated[str, Form()] = "",
 ) -> Response:
     me.require(perm.PLAN)
     values: dict[str, Any] = {k: v for k, v in locals().items() if isinstance(v, str)}
@@ -335,6 +349,7 @@ def create_task(
             target=target or None,
             place=parse_place(place, lon, lat),
             site_plan=site_plan or None,
+            indicators=indicator_lines(more_indicators),
         )
         task = service.create_task(db, actor=me, principal=me, action=the_action, data=data)
         db.commit()
@@ -420,6 +435,12 @@ async def post_report(
 ) -> Response:
     task = service.get_task(db, principal=me, task_id=task_id)
     try:
+        form = await request.form()
+        extra = {
+            i.seq: _number(str(form.get(f"ind_{i.seq}")), f"indicators.{i.seq}")
+            for i in task.extra_indicators
+            if str(form.get(f"ind_{i.seq}") or "").strip()
+        }
         ids = await upload_all(db, me, await form_files(request), task_id=task.id)
         workflow.report_progress(
             db,
@@ -429,6 +450,7 @@ async def post_report(
             narrative=narrative,
             milestone_id=int(milestone_id) if milestone_id else None,
             evidence_ids=ids,
+            indicator_values=extra,
         )
         db.commit()
     except AppError as exc:
