@@ -546,10 +546,8 @@ def update_task(
     data = TaskInput(milestones=milestones, **merged)
     check_task(data)
     low, high = sorted((data.baseline, data.target_value))
-    if task.last_report_at is None:  # nothing reported yet: the value is the baseline, whatever it is
-        task_current = data.baseline
-    else:
-        task_current = task.current_value
+    # Nothing reported yet: the value is the (new) baseline, whatever it is.
+    task_current = data.baseline if task.last_report_at is None else task.current_value
     if not (low <= task_current <= high):
         raise ValidationFailed(
             "error.programme.current_out_of_bounds",
