@@ -115,7 +115,8 @@ def test_the_task_form_takes_further_indicators_and_the_report_form_their_values
     sign_in(client, "department")
     form = {
         "action": "CWZL", "name": "表单多指标任务", "indicator": "点位", "indicator_unit": "处",
-        "baseline": "0", "target_value": "5", "responsible_unit": "500107001000", "responsible_person": "王测试",
+        "baseline": "0", "target_value": "5", "responsible_unit": "500107001000",
+        "responsible_person": "王测试",
         "starts_on": "2026-03-01", "due_on": "2026-09-30",
         "ms_name": ["一", "二"], "ms_due": ["2026-05-01", "2026-09-30"], "ms_pct": ["50", "100"],
         "ms_deliverable": ["", ""], "more_indicators": "受益居民|户|0|300\n绿化面积|m²|0",
