@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, case, func, select
+from sqlalchemy import Integer, Table, case, extract, func, select
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -224,14 +224,16 @@ def timeline(session: Session, *, principal: Principal, query: TaskQuery, limit:
 def stats(
     session: Session, *, principal: Principal, query: TaskQuery, programme: Programme
 ) -> dict[str, Any]:
-    """Per action: tasks by colour, mean progress, and milestones planned vs done per month."""
+    """Per action: tasks by colour, mean progress, and milestones planned vs done per month.
+
+    The monthly counts come from a per-process summary of the programme's milestones by task group
+    (action, responsible unit, colour, state), rebuilt only when the programme's tasks change (see
+    ``_group_months``). The filters (scope, action, unit, colour) select the groups with one
+    aggregate over the tasks, which also gives the per-action counts. A text filter (``q``) is not
+    a group property: it counts the milestones directly.
+    """
     principal.require(perm.READ)
     conds = service.task_conditions(principal, query)
-    by_status = select(Task.action_id, Task.status, func.count(), func.avg(Task.progress_pct)).group_by(
-        Task.action_id, Task.status
-    )
-    for cond in conds:
-        by_status = by_status.where(cond)
     actions = {a.id: a for a in service.list_actions(session, programme=programme)}
     per_action: dict[int, dict[str, Any]] = {
         a.id: {
@@ -243,27 +245,130 @@ def stats(
         }
         for a in actions.values()
     }
-    for action_id, status, count, avg in session.execute(by_status):
+    t = TASKS
+    groups = select(
+        t.c.action_id,
+        t.c.responsible_unit_id,
+        t.c.status,
+        t.c.state,
+        func.count(),
+        func.sum(t.c.progress_pct),
+    ).where(*conds)
+    groups = groups.group_by(t.c.action_id, t.c.responsible_unit_id, t.c.status, t.c.state)
+    visible_groups = []
+    for action_id, unit_id, status, state, count, total_pct in session.connection().execute(groups):
+        visible_groups.append((action_id, unit_id, status, state))
         if action_id not in per_action:
             continue
         entry = per_action[action_id]
-        entry["progress"] = (entry["progress"] * entry["tasks"] + float(avg or 0) * count) / (
-            entry["tasks"] + count
-        )
         entry["tasks"] += count
-        entry["counts"][status] = count
-    visible = select(Task.id)
-    for cond in conds:
-        visible = visible.where(cond)
-    planned, done = _monthly(session, visible, programme.year)
+        entry["counts"][status] += count
+        entry["progress"] += float(total_pct or 0)
     for entry in per_action.values():
-        entry["progress"] = round(entry["progress"], 1)
+        entry["progress"] = round(entry["progress"] / entry["tasks"], 1) if entry["tasks"] else 0.0
+    if query.q:
+        visible = select(Task.id)
+        for cond in conds:
+            visible = visible.where(cond)
+        planned, done = _monthly(session, visible, programme.year)
+    else:
+        planned, done = [0] * 12, [0] * 12
+        summary = _group_months(session, programme)
+        for key in visible_groups:
+            months = summary.get(key)
+            if months is not None:
+                for i in range(12):
+                    planned[i] += months[0][i]
+                    done[i] += months[1][i]
     return {
         "actions": [e for e in per_action.values() if e["tasks"]],
         "months": list(range(1, 13)),
         "planned": planned,
         "done": done,
     }
+
+
+# --- the monthly summary behind the charts --------------------------------------------------------
+
+MILESTONES = cast(Table, Milestone.__table__)
+GroupKey = tuple[int, int, str, str]  # action, responsible unit, colour, state
+
+
+@dataclass
+class _Summary:
+    fingerprint: tuple[int, ...]
+    year: int
+    groups: dict[GroupKey, tuple[list[int], list[int]]]
+
+
+_SUMMARIES: dict[int, _Summary] = {}
+
+
+def clear_summaries() -> None:
+    """Forget the per-process summaries (tests that roll back and reuse ids)."""
+    _SUMMARIES.clear()
+
+
+def _fingerprint(session: Session, programme_id: int) -> tuple[int, ...]:
+    """Changes when any task of the programme is added or changed: every ORM change bumps the
+    task's version; the supervision scan's bulk colour update moves the colour-weighted id sum."""
+    t = TASKS
+    weight = case({"green": 1, "yellow": 3, "red": 7, "done": 13}, value=t.c.status, else_=17)
+    row = (
+        session.connection()
+        .execute(
+            select(func.count(), func.sum(t.c.version), func.max(t.c.id), func.sum(t.c.id * weight)).where(
+                t.c.programme_id == programme_id
+            )
+        )
+        .one()
+    )
+    return tuple(int(v or 0) for v in row)
+
+
+def _month_of(session: Session, column: Any) -> Any:
+    """A month key that groups cheaply: 'YYYY-MM' text on SQLite, year*100+month on PostgreSQL."""
+    if is_postgresql(session):
+        return cast_(extract("year", column) * 100 + extract("month", column), Integer)
+    return func.substr(column, 1, 7)
+
+
+def _ym(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return int(value[:4]), int(value[5:7])
+    number = int(value)
+    return number // 100, number % 100
+
+
+def _group_months(session: Session, programme: Programme) -> dict[GroupKey, tuple[list[int], list[int]]]:
+    """Milestones planned and done per month of the programme's year, per task group; rebuilt when
+    the fingerprint of the programme's tasks changes."""
+    fingerprint = _fingerprint(session, programme.id)
+    hit = _SUMMARIES.get(programme.id)
+    if hit is not None and hit.fingerprint == fingerprint and hit.year == programme.year:
+        return hit.groups
+    t, m = TASKS, MILESTONES
+    due, done = _month_of(session, m.c.due_on), _month_of(session, m.c.done_on)
+    keys = (t.c.action_id, t.c.responsible_unit_id, t.c.status, t.c.state)
+    stmt = (
+        select(*keys, due, done, func.count())
+        .select_from(m.join(t, t.c.id == m.c.task_id))
+        .where(t.c.programme_id == programme.id)
+        .group_by(*keys, due, done)
+    )
+    groups: dict[GroupKey, tuple[list[int], list[int]]] = {}
+    for action_id, unit_id, status, state, due_month, done_month, n in session.connection().execute(stmt):
+        entry = groups.get((action_id, unit_id, status, state))
+        if entry is None:
+            entry = groups[(action_id, unit_id, status, state)] = ([0] * 12, [0] * 12)
+        for value, counts in ((due_month, entry[0]), (done_month, entry[1])):
+            ym = _ym(value)
+            if ym is not None and ym[0] == programme.year:
+                counts[ym[1] - 1] += int(n)
+    _SUMMARIES[programme.id] = _Summary(fingerprint, programme.year, groups)
+    return groups
 
 
 def _month_key(session: Session, column: Any) -> Any:
