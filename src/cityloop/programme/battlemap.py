@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, case, extract, func, select
+from sqlalchemy import Integer, String, Table, case, func, select
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -296,9 +296,31 @@ GroupKey = tuple[int, int, str, str]  # action, responsible unit, colour, state
 
 @dataclass
 class _Summary:
+    """Per task: its version, group and milestone months; per group: the monthly sums."""
+
     fingerprint: tuple[int, ...]
     year: int
+    tasks: dict[int, tuple[int, GroupKey, tuple[int, ...], tuple[int, ...]]]
     groups: dict[GroupKey, tuple[list[int], list[int]]]
+
+    def move(
+        self, task_id: int, entry: tuple[int, GroupKey, tuple[int, ...], tuple[int, ...]] | None
+    ) -> None:
+        """Replace a task's contribution (None removes it)."""
+        old = self.tasks.pop(task_id, None)
+        if old is not None:
+            planned, done = self.groups[old[1]]
+            for month in old[2]:
+                planned[month - 1] -= 1
+            for month in old[3]:
+                done[month - 1] -= 1
+        if entry is not None:
+            self.tasks[task_id] = entry
+            planned, done = self.groups.setdefault(entry[1], ([0] * 12, [0] * 12))
+            for month in entry[2]:
+                planned[month - 1] += 1
+            for month in entry[3]:
+                done[month - 1] += 1
 
 
 _SUMMARIES: dict[int, _Summary] = {}
@@ -326,49 +348,84 @@ def _fingerprint(session: Session, programme_id: int) -> tuple[int, ...]:
     return tuple(int(v or 0) for v in row)
 
 
-def _month_of(session: Session, column: Any) -> Any:
-    """A month key that groups cheaply: 'YYYY-MM' text on SQLite, year*100+month on PostgreSQL."""
-    if is_postgresql(session):
-        return cast_(extract("year", column) * 100 + extract("month", column), Integer)
-    return func.substr(column, 1, 7)
-
-
-def _ym(value: Any) -> tuple[int, int] | None:
+def _month_in(value: Any, year: int) -> int:
+    """The month (1–12) of a date in ``year``, else 0. SQLite hands dates over as ISO text."""
     if value is None:
-        return None
+        return 0
     if isinstance(value, str):
-        return int(value[:4]), int(value[5:7])
-    number = int(value)
-    return number // 100, number % 100
+        return int(value[5:7]) if int(value[:4]) == year else 0
+    return int(value.month) if value.year == year else 0
+
+
+def _milestone_months(session: Session, year: int, task_ids: Any) -> dict[int, tuple[list[int], list[int]]]:
+    """Months of the milestones of ``task_ids`` (a list, or a select of ids): due and done."""
+    m = MILESTONES
+    out: dict[int, tuple[list[int], list[int]]] = {}
+    # As text on both databases ('YYYY-MM-DD'): no date objects to build for 200,000 rows.
+    stmt = select(m.c.task_id, cast_(m.c.due_on, String), cast_(m.c.done_on, String))
+    if isinstance(task_ids, list):
+        chunks = [task_ids[i : i + 5000] for i in range(0, len(task_ids), 5000)]
+        stmts = [stmt.where(m.c.task_id.in_(chunk)) for chunk in chunks]
+    else:
+        stmts = [stmt.where(m.c.task_id.in_(task_ids))]
+    conn = session.connection()
+    for query in stmts:
+        for task_id, due_on, done_on in conn.execute(query):
+            due, done = out.setdefault(task_id, ([], []))
+            month = _month_in(due_on, year)
+            if month:
+                due.append(month)
+            month = _month_in(done_on, year)
+            if month:
+                done.append(month)
+    return out
 
 
 def _group_months(session: Session, programme: Programme) -> dict[GroupKey, tuple[list[int], list[int]]]:
-    """Milestones planned and done per month of the programme's year, per task group; rebuilt when
-    the fingerprint of the programme's tasks changes."""
+    """Milestones planned and done per month of the programme's year, per task group.
+
+    Kept per process and brought up to date from the tasks' versions and groups: a task whose
+    version moved has its milestones read again (reports, replans, edits change the version); a
+    task that only changed colour or state moves its months to its new group without a read.
+    """
     fingerprint = _fingerprint(session, programme.id)
-    hit = _SUMMARIES.get(programme.id)
-    if hit is not None and hit.fingerprint == fingerprint and hit.year == programme.year:
-        return hit.groups
-    t, m = TASKS, MILESTONES
-    due, done = _month_of(session, m.c.due_on), _month_of(session, m.c.done_on)
-    keys = (t.c.action_id, t.c.responsible_unit_id, t.c.status, t.c.state)
-    stmt = (
-        select(*keys, due, done, func.count())
-        .select_from(m.join(t, t.c.id == m.c.task_id))
-        .where(t.c.programme_id == programme.id)
-        .group_by(*keys, due, done)
+    summary = _SUMMARIES.get(programme.id)
+    if summary is not None and summary.fingerprint == fingerprint and summary.year == programme.year:
+        return summary.groups
+    t = TASKS
+    rows = session.connection().execute(
+        select(t.c.id, t.c.version, t.c.action_id, t.c.responsible_unit_id, t.c.status, t.c.state).where(
+            t.c.programme_id == programme.id
+        )
     )
-    groups: dict[GroupKey, tuple[list[int], list[int]]] = {}
-    for action_id, unit_id, status, state, due_month, done_month, n in session.connection().execute(stmt):
-        entry = groups.get((action_id, unit_id, status, state))
-        if entry is None:
-            entry = groups[(action_id, unit_id, status, state)] = ([0] * 12, [0] * 12)
-        for value, counts in ((due_month, entry[0]), (done_month, entry[1])):
-            ym = _ym(value)
-            if ym is not None and ym[0] == programme.year:
-                counts[ym[1] - 1] += int(n)
-    _SUMMARIES[programme.id] = _Summary(fingerprint, programme.year, groups)
-    return groups
+    current = {r[0]: (int(r[1]), (r[2], r[3], r[4], r[5])) for r in rows}
+    if summary is None or summary.year != programme.year:
+        summary = _Summary(fingerprint, programme.year, {}, {})
+        months = _milestone_months(
+            session, programme.year, select(t.c.id).where(t.c.programme_id == programme.id)
+        )
+        for task_id, (version, key) in current.items():
+            due, done = months.get(task_id, ([], []))
+            summary.move(task_id, (version, key, tuple(due), tuple(done)))
+    else:
+        reread = [
+            tid
+            for tid, (version, _) in current.items()
+            if tid not in summary.tasks or summary.tasks[tid][0] != version
+        ]
+        months = _milestone_months(session, programme.year, reread) if reread else {}
+        for task_id, (version, key) in current.items():
+            old = summary.tasks.get(task_id)
+            if task_id in months or old is None:
+                due, done = months.get(task_id, ([], []))
+                summary.move(task_id, (version, key, tuple(due), tuple(done)))
+            elif old[1] != key:
+                summary.move(task_id, (version, key, old[2], old[3]))
+        for task_id in [tid for tid in summary.tasks if tid not in current]:
+            summary.move(task_id, None)
+    summary.fingerprint = fingerprint
+    _SUMMARIES[programme.id] = summary
+    return summary.groups
 
 
 def _month_key(session: Session, column: Any) -> Any:
