@@ -28,7 +28,7 @@ from cityloop.programme import service, states, views, web_work, workflow
 from cityloop.programme.models import VISIONS, Notice, Status, Task
 from cityloop.programme.plans import RESPONSIBLE_KINDS, IndicatorInput, MilestoneInput, TaskInput
 from cityloop.programme.service import TaskQuery
-from cityloop.programme.web_work import form_files
+from cityloop.programme.web_work import chosen_programme, form_files
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +60,7 @@ async def upload_all(db: Session, me: Principal, files: list[UploadFile], **targ
 @router.get("/programme", response_class=HTMLResponse)
 def overview(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     actions = service.list_actions(db, programme=programme)
     return render(
         request,
@@ -76,7 +76,7 @@ def battle_map(
     request: Request, me: PageUser, db: DB, action: str = "", unit: str = "", status: str = ""
 ) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     return render(
         request,
         "programme/map.html",
@@ -154,7 +154,7 @@ def create_action(
             checklists=[service.find_checklist(db, code=c) for c in checklists or []],
             description=description or None,
         )
-        action = service.create_action(db, actor=me, programme=service.get_programme(db), data=data)
+        action = service.create_action(db, actor=me, programme=chosen_programme(request, db), data=data)
         db.commit()
     except AppError as exc:
         db.rollback()
@@ -195,7 +195,7 @@ def tasks_page(
     page: int = 1,
 ) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     query = TaskQuery(
         programme_id=programme.id,
         status=status or None,
@@ -238,7 +238,7 @@ def _task_form(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     actions = [a for a in service.list_actions(db, programme=programme) if perm.leads(me, a)]
     units = db.execute(
         select(Unit)
@@ -332,7 +332,7 @@ def create_task(
     try:
         rows, milestones = milestone_rows(ms_name or [], ms_due or [], ms_pct or [], ms_deliverable or [])
         values["milestones"] = rows
-        programme = service.get_programme(db)
+        programme = chosen_programme(request, db)
         the_action = service.find_action(db, programme=programme, ref=action or "-")
         unit = org.find_unit(db, ref=responsible_unit or "-")
         data = TaskInput(

@@ -22,6 +22,8 @@ window.battleMap = (function () {
 
   function filters() {
     const p = new URLSearchParams();
+    const programme = document.getElementById('bm-filters').dataset.programme;
+    if (programme) p.set('programme', programme);
     for (const id of ['action', 'unit', 'status']) {
       const v = document.getElementById('f-' + id).value;
       if (v) p.set(id, v);
@@ -244,7 +246,8 @@ window.battleMap = (function () {
   async function fillUnits() {
     const sel = document.getElementById('f-unit');
     try {
-      const legend = await getJSON(API + '/map/legend');
+      const programme = document.getElementById('bm-filters').dataset.programme;
+      const legend = await getJSON(API + '/map/legend' + (programme ? '?programme=' + encodeURIComponent(programme) : ''));
       for (const u of legend.units) {
         const o = textEl('option', u.name);
         o.value = u.code;
