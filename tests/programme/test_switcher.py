@@ -13,10 +13,13 @@ def second_programme(db):
         db, actor=ACTOR, code="P2025", name="城市更新行动 2025(测试)", year=2025,
         owner=org.find_unit(db, ref="gtf"),
     )  # fmt: skip
+    lead = org.find_unit(db, ref="dept-cgj")
     service.create_action(
-        db, actor=ACTOR, programme=old,
-        data=service.ActionInput(code="OLD", name="旧行动(测试)", lead_unit=org.find_unit(db, ref="dept-cgj")),
-    )  # fmt: skip
+        db,
+        actor=ACTOR,
+        programme=old,
+        data=service.ActionInput(code="OLD", name="旧行动(测试)", lead_unit=lead),
+    )
     db.commit()
     task = make_task(db, action="OLD", code="OLD-1", programme="P2025", starts="2025-03-01", due="2025-06-30",
                      milestones=[("一", "2025-04-01", 50.0), ("二", "2025-06-30", 100.0)])  # fmt: skip
@@ -24,7 +27,7 @@ def second_programme(db):
 
 
 def test_the_switcher_lists_programmes_and_the_choice_follows_the_pages(client, db) -> None:
-    old, task = second_programme(db)
+    second_programme(db)
     current = service.get_programme(db)
     sign_in(client, "supervisor")
     home = client.get("/programme")
