@@ -145,3 +145,14 @@ def test_fallback_without_the_bridge_records_a_case_request(db) -> None:
     warning, _ = red_warning(db, FrozenClock(T0))
     jobs.warning_cases(db)
     assert db.scalar(select(CaseRequest)).warning_id == warning.id
+
+
+def test_the_warning_page_names_the_case(client, db) -> None:
+    from tests.org.test_web_auth import sign_in
+
+    warning, _ = red_warning(db, FrozenClock(T0))
+    jobs.warning_cases(db)
+    db.commit()
+    sign_in(client, "operator")
+    page = client.get(f"/twin/warnings/{warning.id}")
+    assert page.status_code == 200 and warning.case_ref in page.text and "待受理" in page.text

@@ -301,6 +301,13 @@ class CasesServiceBridge:
         return case.tracking_no
 
 
+def case_of_warning(session: Session, warning: TwinWarning) -> Case | None:
+    """The case the unified queue holds for the warning (None with the fallback bridge)."""
+    return session.execute(
+        select(Case).where(Case.source == "sensor", Case.source_ref == f"{SOURCE_REF}{warning.id}")
+    ).scalar_one_or_none()
+
+
 def warning_of_case(session: Session, case: Case) -> TwinWarning | None:
     """The warning a sensor case was opened for (None for other cases)."""
     ref = case.source_ref or ""
