@@ -20,10 +20,14 @@ window.battleMap = (function () {
     return body;
   }
 
+  // The programme shown (the switcher's choice); sent to the API, not part of the filters.
+  function programmeQs() {
+    const programme = document.getElementById('bm-filters').dataset.programme;
+    return programme ? 'programme=' + encodeURIComponent(programme) : '';
+  }
+
   function filters() {
     const p = new URLSearchParams();
-    const programme = document.getElementById('bm-filters').dataset.programme;
-    if (programme) p.set('programme', programme);
     for (const id of ['action', 'unit', 'status']) {
       const v = document.getElementById('f-' + id).value;
       if (v) p.set(id, v);
@@ -215,11 +219,12 @@ window.battleMap = (function () {
       history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
       el.classList.remove('loaded');
     }
-    const mapQs = viewportMode ? (qs ? qs + '&' : '') + viewParams() : qs;
+    const apiQs = [programmeQs(), qs].filter((part) => part).join('&');
+    const mapQs = viewportMode ? (apiQs ? apiQs + '&' : '') + viewParams() : apiQs;
     const count = document.getElementById('bm-count');
     try {
       const calls = [getJSON(API + '/map?' + mapQs)];
-      if (!fromMove) calls.push(getJSON(API + '/map/timeline?' + qs), getJSON(API + '/stats?' + qs));
+      if (!fromMove) calls.push(getJSON(API + '/map/timeline?' + apiQs), getJSON(API + '/stats?' + apiQs));
       const [data, timeline, stats] = await Promise.all(calls);
       if (seq !== requestSeq) return; // a newer request is already on its way
       if (data.mode === 'clusters') {
@@ -246,8 +251,8 @@ window.battleMap = (function () {
   async function fillUnits() {
     const sel = document.getElementById('f-unit');
     try {
-      const programme = document.getElementById('bm-filters').dataset.programme;
-      const legend = await getJSON(API + '/map/legend' + (programme ? '?programme=' + encodeURIComponent(programme) : ''));
+      const pq = programmeQs();
+      const legend = await getJSON(API + '/map/legend' + (pq ? '?' + pq : ''));
       for (const u of legend.units) {
         const o = textEl('option', u.name);
         o.value = u.code;
