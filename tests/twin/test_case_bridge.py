@@ -156,3 +156,19 @@ def test_the_warning_page_names_the_case(client, db) -> None:
     sign_in(client, "operator")
     page = client.get(f"/twin/warnings/{warning.id}")
     assert page.status_code == 200 and warning.case_ref in page.text and "待受理" in page.text
+
+
+def test_a_case_the_queue_refuses_is_reported_on_the_warning(db, monkeypatch) -> None:
+    from cityloop.core.errors import ValidationFailed
+    from cityloop.twin.models import WarningEvent
+
+    warning, _ = red_warning(db, FrozenClock(T0))
+
+    def refuse(*_a: Any, **_k: Any) -> Any:
+        raise ValidationFailed("cases.error.location_missing")
+
+    monkeypatch.setattr(case_bridge.CasesServiceBridge, "open_case_for_warning", refuse)
+    assert jobs.warning_cases(db) == 1 and jobs.warning_cases(db) == 0
+    assert warning.case_state == "failed" and warning.case_ref is None
+    events = db.scalars(select(WarningEvent.event).where(WarningEvent.warning_id == warning.id)).all()
+    assert "case_failed" in events
