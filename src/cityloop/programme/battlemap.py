@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, case, func, select
+from sqlalchemy import Integer, String, Table, case, func, literal_column, select
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -348,37 +348,42 @@ def _fingerprint(session: Session, programme_id: int) -> tuple[int, ...]:
     return tuple(int(v or 0) for v in row)
 
 
-def _month_in(value: Any, year: int) -> int:
-    """The month (1–12) of a date in ``year``, else 0. SQLite hands dates over as ISO text."""
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return int(value[5:7]) if int(value[:4]) == year else 0
-    return int(value.month) if value.year == year else 0
+_MONTH_OF = {f"{m:02d}": m for m in range(1, 13)}
 
 
-def _milestone_months(session: Session, year: int, task_ids: Any) -> dict[int, tuple[list[int], list[int]]]:
-    """Months of the milestones of ``task_ids`` (a list, or a select of ids): due and done."""
+def _months(dates: str | None, year: str) -> tuple[int, ...]:
+    """'2026-03-01,2026-05-31,…' → the months (1–12) of the dates that fall in ``year``."""
+    if not dates:
+        return ()
+    return tuple(_MONTH_OF[d[5:7]] for d in dates.split(",") if d.startswith(year))
+
+
+def _milestone_months(
+    session: Session, year: int, task_ids: Any
+) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Months of the milestones of ``task_ids`` (a list, or a select of ids): due and done.
+
+    One row per task with its dates joined as text (group_concat / string_agg): 20,000 rows to
+    read instead of 200,000, and no date objects to build."""
     m = MILESTONES
-    out: dict[int, tuple[list[int], list[int]]] = {}
-    # As text on both databases ('YYYY-MM-DD'): no date objects to build for 200,000 rows.
-    stmt = select(m.c.task_id, cast_(m.c.due_on, String), cast_(m.c.done_on, String))
+    if is_postgresql(session):
+        due = func.string_agg(cast_(m.c.due_on, String), literal_column("','"))
+        done = func.string_agg(cast_(m.c.done_on, String), literal_column("','"))
+    else:
+        due, done = func.group_concat(m.c.due_on), func.group_concat(m.c.done_on)
+    stmt = select(m.c.task_id, due, done).group_by(m.c.task_id)
     if isinstance(task_ids, list):
         chunks = [task_ids[i : i + 5000] for i in range(0, len(task_ids), 5000)]
         stmts = [stmt.where(m.c.task_id.in_(chunk)) for chunk in chunks]
     else:
         stmts = [stmt.where(m.c.task_id.in_(task_ids))]
     conn = session.connection()
-    for query in stmts:
-        for task_id, due_on, done_on in conn.execute(query):
-            due, done = out.setdefault(task_id, ([], []))
-            month = _month_in(due_on, year)
-            if month:
-                due.append(month)
-            month = _month_in(done_on, year)
-            if month:
-                done.append(month)
-    return out
+    prefix = f"{year:04d}-"
+    return {
+        task_id: (_months(due_dates, prefix), _months(done_dates, prefix))
+        for query in stmts
+        for task_id, due_dates, done_dates in conn.execute(query)
+    }
 
 
 def _group_months(session: Session, programme: Programme) -> dict[GroupKey, tuple[list[int], list[int]]]:
@@ -405,8 +410,8 @@ def _group_months(session: Session, programme: Programme) -> dict[GroupKey, tupl
             session, programme.year, select(t.c.id).where(t.c.programme_id == programme.id)
         )
         for task_id, (version, key) in current.items():
-            due, done = months.get(task_id, ([], []))
-            summary.move(task_id, (version, key, tuple(due), tuple(done)))
+            due, done = months.get(task_id, ((), ()))
+            summary.move(task_id, (version, key, due, done))
     else:
         reread = [
             tid
@@ -417,8 +422,8 @@ def _group_months(session: Session, programme: Programme) -> dict[GroupKey, tupl
         for task_id, (version, key) in current.items():
             old = summary.tasks.get(task_id)
             if task_id in months or old is None:
-                due, done = months.get(task_id, ([], []))
-                summary.move(task_id, (version, key, tuple(due), tuple(done)))
+                due, done = months.get(task_id, ((), ()))
+                summary.move(task_id, (version, key, due, done))
             elif old[1] != key:
                 summary.move(task_id, (version, key, old[2], old[3]))
         for task_id in [tid for tid in summary.tasks if tid not in current]:
