@@ -28,6 +28,10 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
+    from cityloop import bridges
+
+    bridges.install()
+
     from cityloop.cases import api as cases_api
     from cityloop.cases import api_indicators as cases_indicators_api
     from cityloop.cases import open311

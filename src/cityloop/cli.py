@@ -116,6 +116,9 @@ _register_domains()
 
 
 def main() -> None:
+    from cityloop import bridges
+
+    bridges.install()
     try:
         app()
     except KeyboardInterrupt:

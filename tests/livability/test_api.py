@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cityloop.livability.models import (
     AccessRun,
@@ -15,6 +15,7 @@ from cityloop.livability.models import (
     TaskProposal,
 )
 from cityloop.org import service as org
+from cityloop.programme.models import Task
 from tests.conftest import shared_path
 from tests.livability.helpers import add_area, add_facility, counts, geojson_points, small_world
 
@@ -256,11 +257,22 @@ def test_siting_api_and_one_click_task(client, token_for, db) -> None:
         == 403
     )
     made = client.post(f"/api/v1/livability/plan-sites/{site_id}/propose-task", headers=H["supervisor"])
-    assert made.status_code == 201 and made.json()["reference"].startswith("LV-TP-")
+    assert made.status_code == 201, made.text
+    code = made.json()["reference"]
+    assert code.startswith("SHQ-")  # a real task in the 15-minute-circle action (issue #7)
+    task = db.scalar(select(Task).where(Task.code == code))
+    site = db.get(PlanSite, site_id)
+    assert task.action.taskforce_unit.code == "tf-shq"
+    assert task.responsible_unit_id == site.unit_id and task.responsible_person.unit_id == site.unit_id
+    assert [m.name for m in task.milestones] == ["选址确认", "建设", "验收"]
+    assert task.place == {"type": "Point", "coordinates": [round(site.lon, 7), round(site.lat, 7)]}
+    assert site.name in task.name and "步行圈" in task.site_plan
     again = client.post(f"/api/v1/livability/plan-sites/{site_id}/propose-task", headers=H["supervisor"])
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.json()["error"]["details"]["reference"] == code
+    assert db.scalar(select(func.count()).select_from(Task).where(Task.name == task.name)) == 1
     shown = client.get(f"/api/v1/livability/site-plans/{plan['id']}", headers=H["admin"]).json()
-    assert shown["sites"][0]["task_reference"] == made.json()["reference"]
+    assert shown["sites"][0]["task_reference"] == code
+    assert shown["sites"][0]["task_url"] == f"/programme/tasks/{task.id}"
     listed = client.get("/api/v1/livability/task-proposals", headers=H["leader"]).json()
     assert listed[0]["plan_site_id"] == site_id
     assert client.get("/api/v1/livability/task-proposals", headers=H["citizen"]).status_code == 403
@@ -279,3 +291,81 @@ def test_types_are_data_only_admins_change(client, token_for, db) -> None:
     ok = client.patch("/api/v1/livability/types/pharmacy", headers=H["admin"], json={"threshold_minutes": 6})
     assert ok.json()["threshold_minutes"] == 6
     assert client.get("/api/v1/livability/network", headers=H["street"]).json()["schematic"] is True
+
+
+def test_one_click_task_needs_a_person_in_the_street_and_saves_nothing_without(client, token_for, db) -> None:
+    from cityloop.org.models import Person
+
+    H = heads(token_for)
+    plan = client.post(
+        "/api/v1/livability/site-plans", headers=H["leader"], json={"type": "elderly_station", "k": 1}
+    ).json()
+    site = db.get(PlanSite, plan["sites"][0]["id"])
+    from cityloop.org.models import Unit
+
+    below = select(Unit.id).where(Unit.path.startswith(site.unit.path))
+    for person in db.scalars(select(Person).where(Person.unit_id.in_(below))):
+        person.active = False
+    db.commit()
+    before = counts(db, Task, TaskProposal)
+    r = client.post(f"/api/v1/livability/plan-sites/{site.id}/propose-task", headers=H["leader"])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_responsible_person"
+    assert site.unit.name in r.json()["error"]["message"]
+    assert counts(db, Task, TaskProposal) == before
+
+
+def test_without_the_programme_bridge_a_proposal_is_recorded(client, token_for, db) -> None:
+    from cityloop import bridges
+    from cityloop.core.audit import Actor
+    from cityloop.livability import task_bridge
+
+    plan = client.post(
+        "/api/v1/livability/site-plans", headers=heads(token_for)["leader"], json={"type": "park", "k": 1}
+    ).json()
+    site = db.get(PlanSite, plan["sites"][0]["id"])
+    before = counts(db, Task)
+    bridges.uninstall()
+    try:
+        ref = task_bridge.propose_task(db, site=site, facility_type=site.plan.type, actor=Actor("t"))
+    finally:
+        bridges.install()
+    assert ref.startswith("LV-TP-") and counts(db, Task)[0] == before[0]
+
+
+def test_the_department_leading_the_action_sees_plans_and_makes_tasks_others_do_not(
+    client, token_for, db
+) -> None:
+    """Scope rule: 民政局 leads “15分钟高品质生活服务圈”, so it reads coverage district-wide, sees the site
+    plans and makes the one-click task; 城管局 (the demo department) sees none of it."""
+    from cityloop.core.audit import Actor
+
+    org.create_user(
+        db, actor=Actor("test"), username="mzj", password="pw-mzj-12345", role="department",
+        unit=org.find_unit(db, ref="dept-mzj"),
+    )  # fmt: skip
+    db.commit()
+    H = heads(token_for)
+    mzj, cgj = token_for("mzj"), H["department"]
+    plan = client.post(
+        "/api/v1/livability/site-plans", headers=H["leader"], json={"type": "elderly_canteen", "k": 1}
+    ).json()
+    site_id = plan["sites"][0]["id"]
+    # Coverage: the lead department reads every street; another department reads nothing.
+    lead_cov = client.get("/api/v1/livability/accessibility", headers=mzj).json()["coverage"]
+    other_cov = client.get("/api/v1/livability/accessibility", headers=cgj).json()["coverage"]
+    assert len({c["unit"] for c in lead_cov if c["unit"] != "*"}) >= 2
+    assert not [c for c in other_cov if c["unit"] != "*" and c["population"]]
+    assert client.get("/api/v1/livability/site-plans", headers=mzj).status_code == 200
+    assert client.get(f"/api/v1/livability/site-plans/{plan['id']}", headers=mzj).status_code == 200
+    assert client.get("/api/v1/livability/site-plans", headers=cgj).status_code == 403
+    assert (
+        client.post(f"/api/v1/livability/plan-sites/{site_id}/propose-task", headers=cgj).status_code == 403
+    )
+    # It does not make plans (analysis stays with the district roles) …
+    made_plan = client.post("/api/v1/livability/site-plans", headers=mzj, json={"type": "park", "k": 1})
+    assert made_plan.status_code == 403
+    # … but makes the task in the action it leads, and then sees it in its programme scope.
+    r = client.post(f"/api/v1/livability/plan-sites/{site_id}/propose-task", headers=mzj)
+    assert r.status_code == 201, r.text
+    task = db.scalar(select(Task).where(Task.code == r.json()["reference"]))
+    assert client.get(f"/api/v1/programme/tasks/{task.id}", headers=mzj).status_code == 200

@@ -123,10 +123,10 @@ def test_site_chooses_the_candidate_that_covers_the_uncovered(db, tmp_path) -> N
     assert site.name == "东候选" and site.added_elderly == 800  # elderly weight for an elderly type
     assert plan.coverage["elderly_before"] == 100 and plan.coverage["elderly_after"] == 900
     r = runner.invoke(app, ["livability", "propose-task", str(site.id)])
-    assert r.exit_code == 0 and "LV-TP-" in r.output
+    assert r.exit_code == 0 and "SHQ-" in r.output, r.output
     proposal = db.scalar(select(TaskProposal).where(TaskProposal.plan_site_id == site.id))
     assert proposal.action_code == "tf-shq" and "东候选" in proposal.title
-    assert "already proposed" in one_line_error(
+    assert "already exists" in one_line_error(
         runner.invoke(app, ["livability", "propose-task", str(site.id)])
     )
 

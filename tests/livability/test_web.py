@@ -57,8 +57,13 @@ def test_siting_form_refuses_bad_k_then_plans_and_proposes_a_task(client, db) ->
     assert plan_page.text.count("propose-task") == 2
     site_id = plan_page.text.split('data-site="')[1].split('"')[0]
     done = client.post(f"/livability/plan-sites/{site_id}/propose-task", data={"csrf": form["csrf"]})
-    assert done.status_code == 200 and "LV-TP-" in done.text
+    assert done.status_code == 200 and "SHQ-" in done.text
     assert count(db, TaskProposal) == 1
+    # The badge links to the programme task the click created (issue #7).
+    proposal = db.scalar(select(TaskProposal))
+    task_id = proposal.task_ref.split(":")[1]
+    assert f'href="/programme/tasks/{task_id}"' in done.text
+    assert client.get(f"/programme/tasks/{task_id}").status_code == 200
 
 
 def test_data_page_import_shows_every_bad_row(client, db) -> None:

@@ -21,6 +21,16 @@ PNG = bytes.fromhex(
 ACTOR = Actor("test")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_chart_summaries() -> Any:
+    """Rolled-back tests reuse task ids: the battle map's per-process summaries must not outlive one."""
+    from cityloop.programme import battlemap
+
+    battlemap.clear_summaries()
+    yield
+    battlemap.clear_summaries()
+
+
 def at(day: str, hour: int = 2) -> datetime:
     """A UTC moment on ``day`` (02:00 UTC is 10:00 in Chongqing, the same calendar day)."""
     return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)

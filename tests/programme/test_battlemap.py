@@ -87,3 +87,59 @@ def test_too_many_tasks_in_view_come_as_clusters(client, token_for, db) -> None:
     zoomed = client.get(f"/api/v1/programme/map?max_points=10&bbox={box}", headers=h).json()
     assert zoomed["mode"] == "tasks" and 1 <= zoomed["count"] <= 10
     assert client.get("/api/v1/programme/map?bbox=1,2,3", headers=h).status_code == 422
+
+
+def _reference(db, principal, **filters):
+    """The monthly counts straight from the milestones (the text-filter path), for comparison."""
+    from cityloop.programme import battlemap, service
+    from cityloop.programme.service import TaskQuery
+
+    programme = service.get_programme(db)
+    visible = select(Task.id)
+    for cond in service.task_conditions(principal, TaskQuery(programme_id=programme.id, **filters)):
+        visible = visible.where(cond)
+    return list(battlemap._monthly(db, visible, programme.year))
+
+
+def test_chart_summary_matches_the_milestones_for_every_scope_and_follows_changes(
+    client, token_for, db
+) -> None:
+    from sqlalchemy import update
+
+    from cityloop.org import service as org
+    from cityloop.programme import workflow
+
+    cases = [
+        ("supervisor", "", {}),
+        (
+            "supervisor",
+            "?action=CWZL",
+            {"action_id": db.scalar(select(Action.id).where(Action.code == "CWZL"))},
+        ),
+        ("supervisor", "?status=red", {"status": "red"}),
+        ("department", "", {}),
+        ("street", "", {}),
+    ]
+    for user, qs, filters in cases:
+        principal = org.principal_for(org.get_user(db, username=user))
+        body = client.get(f"/api/v1/programme/stats{qs}", headers=token_for(user)).json()
+        assert [body["planned"], body["done"]] == _reference(db, principal, **filters), (user, qs)
+    # A report that completes a milestone shows at once (the summary is rebuilt on change) …
+    task = make_task(db, code="CHART-1")
+    h = token_for("supervisor")
+    before = client.get("/api/v1/programme/stats", headers=h).json()
+    street = org.principal_for(org.get_user(db, username="street"))
+    workflow.report_progress(
+        db, principal=street, task=task, value=3, narrative="ok", milestone_id=task.milestones[0].id
+    )
+    db.commit()
+    after = client.get("/api/v1/programme/stats", headers=h).json()
+    assert sum(after["done"]) == sum(before["done"]) + 1
+    # … and so does the supervision scan's bulk change of colour (no version bump).
+    red = client.get("/api/v1/programme/stats?status=red", headers=h).json()
+    db.execute(update(Task).where(Task.id == task.id).values(status="red"))
+    db.commit()
+    red_after = client.get("/api/v1/programme/stats?status=red", headers=h).json()
+    assert sum(red_after["planned"]) == sum(red["planned"]) + len(task.milestones)
+    supervisor = org.principal_for(org.get_user(db, username="supervisor"))
+    assert [red_after["planned"], red_after["done"]] == _reference(db, supervisor, status="red")

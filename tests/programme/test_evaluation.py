@@ -178,7 +178,8 @@ def test_evaluation_page_shows_both_lists(client, db, scenario) -> None:
     sign_in(client, "department")
     page = client.get("/programme/evaluation?month=2026-05")
     assert page.status_code == 200 and "红榜" in page.text and "黑榜" in page.text
-    assert 'href="/api/v1/programme/evaluation.xlsx?month=2026-05"' in page.text
+    # The export follows the programme shown (the switcher's choice).
+    assert 'href="/api/v1/programme/evaluation.xlsx?month=2026-05&amp;programme=' in page.text
 
 
 def test_pages_read_the_workers_snapshot_until_it_is_refreshed(client, token_for, db, scenario) -> None:

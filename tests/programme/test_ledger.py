@@ -24,9 +24,10 @@ def columns(ws):
     return {re.search(r"\(([a-z_]+)\)", str(c.value)).group(1): c.column for c in ws[1] if c.value}
 
 
-def fill(wb, tasks, milestones):
-    """Replace the example rows with ``tasks`` and ``milestones`` (dicts keyed by column key)."""
-    for name, rows in (("任务清单", tasks), ("里程碑", milestones)):
+def fill(wb, tasks, milestones, indicators=()):
+    """Replace the example rows with ``tasks``, ``milestones`` and further ``indicators`` (dicts keyed
+    by column key)."""
+    for name, rows in (("任务清单", tasks), ("里程碑", milestones), ("其他指标", indicators)):
         ws = wb[name]
         ws.delete_rows(2, ws.max_row)
         cols = columns(ws)
@@ -76,7 +77,8 @@ def post(client, headers, content):
 
 def test_template_has_both_sheets_instructions_and_codes(client, token_for) -> None:
     wb = template(client, token_for("street"))
-    assert wb.sheetnames == ["任务清单", "里程碑", "说明", "代码表"]
+    assert wb.sheetnames == ["任务清单", "里程碑", "其他指标", "说明", "代码表"]
+    assert set(columns(wb["其他指标"])) == {"task", "seq", "name", "unit", "baseline", "target_value"}
     assert {"action", "code", "responsible_unit", "responsible_person", "lon", "lat", "site_plan"} <= set(
         columns(wb["任务清单"])
     )
@@ -191,3 +193,30 @@ def test_the_import_page_lists_errors_and_then_succeeds(client, token_for, db) -
         "/programme/ledger", data={"csrf": csrf}, files={"file": ("a.txt", b"not excel", "text/plain")}
     )
     assert r.status_code == 422 and "请上传 Excel" in r.text
+
+
+def test_further_indicators_come_in_and_go_out_on_their_own_sheet(client, token_for, db) -> None:
+    person_in(db, "500107001000", "李导入")
+    db.commit()
+    h = token_for("supervisor")
+    good = {"task": "IND-1", "seq": 2, "name": "受益居民", "unit": "户", "baseline": 0, "target_value": 300}
+    before = imported(db)
+    bad = fill(
+        template(client, h),
+        [task_row("IND-1")],
+        ms_rows("IND-1"),
+        [good, {**good, "seq": 3, "name": "拆除面积"}, {**good, "task": "NOPE", "seq": 4, "name": "x"}],
+    )
+    r = post(client, h, bad)
+    assert r.status_code == 422, r.text
+    errors = r.json()["error"]["details"]["errors"]
+    assert {(e["sheet"], e["row"]) for e in errors} == {("其他指标", 3), ("其他指标", 4)}
+    assert imported(db) == before
+    r = post(client, h, fill(template(client, h), [task_row("IND-1")], ms_rows("IND-1"), [good]))
+    assert r.status_code == 201, r.text
+    task = db.scalar(select(Task).where(Task.code == "IND-1"))
+    assert [(i.seq, i.name, i.target_value) for i in task.extra_indicators] == [(2, "受益居民", 300)]
+    out = client.get("/api/v1/programme/ledger.xlsx", headers=h)
+    wb = load_workbook(io.BytesIO(out.content))
+    rows = [[c.value for c in row] for row in wb["其他指标"].iter_rows(min_row=2)]
+    assert ["IND-1", 2, "受益居民", "户", 0, 300, 0] in rows

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from cityloop.cases.models import Case
 from cityloop.cli import app
 from cityloop.twin.models import CaseRequest, Element, Network, Reading, TwinWarning
 from tests.twin.conftest import net_path
@@ -45,10 +46,13 @@ def test_bad_model_is_one_line_exit_2_and_nothing_imported(db, tmp_path) -> None
     assert missing.exit_code == 2 and "--origin" in missing.output
 
 
-def test_simulate_leak_on_the_demo_network_opens_warnings_and_case_requests(db) -> None:
+def test_simulate_leak_on_the_demo_network_opens_warnings_and_cases(db) -> None:
     r = runner.invoke(app, ["twin", "simulate", "--scenario", "leak", "--minutes", "20"])
     assert r.exit_code == 0, r.output
     assert db.scalar(select(func.count()).select_from(Reading)) > 0
     causes = set(db.scalars(select(TwinWarning.cause).where(TwinWarning.sensor.has(code="W-P-153"))).all())
     assert "low" in causes
-    assert db.scalar(select(func.count()).select_from(CaseRequest)) >= 1
+    # The worker wires the real bridge: warnings become cases in the unified queue (issue #6).
+    sensor_cases = db.scalars(select(Case).where(Case.source_ref.like("twin-warning:%"))).all()
+    assert sensor_cases and {c.unit.code for c in sensor_cases} == {"util-water"}
+    assert db.scalar(select(func.count()).select_from(CaseRequest)) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from cityloop.core.audit import Actor
@@ -15,6 +16,15 @@ from cityloop.twin.telemetry import Ingestor, parse_http
 from tests.twin.conftest import add_sensor, import_water
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fallback_bridge():
+    """These tests check the in-process fallback (test_case_bridge.py checks the real queue)."""
+    from cityloop import bridges
+
+    bridges.uninstall()
+    yield
 
 
 def feed(db, ing, code, values, start=0):

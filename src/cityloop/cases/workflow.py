@@ -30,6 +30,20 @@ from cityloop.core.permissions import Principal
 MAX_EXTENSION_HOURS = 24 * 90
 AUDIT_EXCLUDE = {"description", "attributes", "reporter_phone", "reporter_name"}
 
+# Other domains may hold a case of their channel back from verification and closure (the twin: not
+# before the sensors have been normal long enough). A guard raises an AppError (409) to refuse.
+CloseGuard = Callable[[Session, Case], None]
+CLOSE_GUARDS: dict[str, CloseGuard] = {}  # by the case's source
+GUARDED_ACTIONS = frozenset({Action.verify_pass, Action.close})
+
+
+def set_close_guard(source: str, guard: CloseGuard | None) -> None:
+    """Install (or with None remove) the guard for cases reported through ``source``."""
+    if guard is None:
+        CLOSE_GUARDS.pop(source, None)
+    else:
+        CLOSE_GUARDS[source] = guard
+
 
 @dataclass
 class ActionInput:
@@ -437,6 +451,8 @@ def apply_action(
     if t.own_endpoint and not internal:
         raise Conflict("cases.error.own_endpoint", action=action, code="transition_refused")
     _need(t, data)
+    if t.action in GUARDED_ACTIONS and (guard := CLOSE_GUARDS.get(case.source)) is not None:
+        guard(session, case)
     evidence = _evidence(session, case, data.attachment_ids)
     at = now()
     before = audit.snapshot(case, exclude=AUDIT_EXCLUDE)

@@ -16,11 +16,13 @@ from cityloop.livability import accessibility, service, siting, task_bridge
 from cityloop.livability.models import Facility, PlanSite, ResidentialArea, SitePlan, TaskProposal
 from cityloop.livability.permissions import (
     LIVABILITY_ANALYSE,
-    LIVABILITY_PROPOSE,
     LIVABILITY_PUBLIC,
     LIVABILITY_READ,
     LIVABILITY_TYPES,
     LIVABILITY_WRITE,
+    require_plans,
+    require_propose,
+    view_of,
 )
 from cityloop.livability.schemas import (
     AccessibilityOut,
@@ -177,7 +179,8 @@ async def import_facilities(
 @router.get("/residential-areas", response_model=list[AreaOut])
 def list_areas(db: DB, principal: CurrentPrincipal) -> list[AreaOut]:
     principal.require(LIVABILITY_READ)
-    return [area_out(a) for a in service.list_residential_areas(db, principal=principal)]
+    view = view_of(db, principal)
+    return [area_out(a) for a in service.list_residential_areas(db, principal=view)]
 
 
 @router.post("/residential-areas", response_model=AreaOut, status_code=201)
@@ -243,7 +246,7 @@ def coverage(db: DB, principal: CurrentPrincipal) -> AccessibilityOut:
     """Coverage of the latest run per street/town and type, within the caller's scope."""
     principal.require(LIVABILITY_READ)
     run = accessibility.latest_run(db)
-    rows = accessibility.results(db, run=run, principal=principal)
+    rows = accessibility.results(db, run=run, principal=view_of(db, principal))
     return AccessibilityOut(
         run=RunOut.model_validate(run),
         coverage=[CoverageRow(**c) for c in accessibility.coverage(rows)],
@@ -276,14 +279,16 @@ def results(
     gaps: bool = Query(False, description="only residential area × type pairs not covered"),
 ) -> list[ResultOut]:
     principal.require(LIVABILITY_READ)
-    rows = accessibility.results(db, run=accessibility.latest_run(db), principal=principal, type_code=type)
+    rows = accessibility.results(
+        db, run=accessibility.latest_run(db), principal=view_of(db, principal), type_code=type
+    )
     return [_result_out(r) for r in rows if not (gaps and r.covered)]
 
 
 @router.get("/accessibility/results.csv", response_class=PlainTextResponse)
 def results_csv(db: DB, principal: CurrentPrincipal) -> PlainTextResponse:
     principal.require(LIVABILITY_READ)
-    rows = accessibility.results(db, run=accessibility.latest_run(db), principal=principal)
+    rows = accessibility.results(db, run=accessibility.latest_run(db), principal=view_of(db, principal))
     return PlainTextResponse(
         accessibility.to_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -296,13 +301,18 @@ def results_csv(db: DB, principal: CurrentPrincipal) -> PlainTextResponse:
 
 def plan_out(db: DB, plan: SitePlan) -> SitePlanOut:
     sites = siting.plan_sites(db, plan_id=plan.id)
-    refs = dict(
-        db.execute(
-            select(TaskProposal.plan_site_id, TaskProposal.reference).where(
-                TaskProposal.plan_site_id.in_([s.id for s in sites])
-            )
-        ).all()
-    )
+    rows = db.execute(
+        select(TaskProposal.plan_site_id, TaskProposal.reference, TaskProposal.task_ref).where(
+            TaskProposal.plan_site_id.in_([s.id for s in sites])
+        )
+    ).all()
+    refs = {site_id: ref for site_id, ref, _ in rows}
+    # A programme task made by the programme bridge: ``programme-task:<id>``.
+    urls = {
+        site_id: f"/programme/tasks/{task_ref.rsplit(':', 1)[1]}"
+        for site_id, _, task_ref in rows
+        if task_ref and task_ref.startswith("programme-task:")
+    }
     return SitePlanOut(
         id=plan.id,
         type=plan.type.code,
@@ -328,6 +338,7 @@ def plan_out(db: DB, plan: SitePlan) -> SitePlanOut:
                 added_population=s.added_population,
                 added_elderly=s.added_elderly,
                 task_reference=refs.get(s.id),
+                task_url=urls.get(s.id),
             )
             for s in sites
         ],
@@ -359,14 +370,14 @@ def create_plan(body: SitePlanCreate, db: DB, principal: CurrentPrincipal) -> Si
 
 @router.get("/site-plans", response_model=list[SitePlanOut])
 def list_plans(db: DB, principal: CurrentPrincipal) -> list[SitePlanOut]:
-    principal.require(LIVABILITY_ANALYSE)
+    require_plans(db, principal)
     plans = db.execute(select(SitePlan).order_by(SitePlan.id.desc()).limit(50)).scalars()
     return [plan_out(db, p) for p in plans]
 
 
 @router.get("/site-plans/{plan_id}", response_model=SitePlanOut)
 def get_plan(plan_id: int, db: DB, principal: CurrentPrincipal) -> SitePlanOut:
-    principal.require(LIVABILITY_ANALYSE)
+    require_plans(db, principal)
     plan = db.get(SitePlan, plan_id)
     if plan is None:
         raise NotFound("livability.plan_not_found", id=plan_id)
@@ -374,9 +385,9 @@ def get_plan(plan_id: int, db: DB, principal: CurrentPrincipal) -> SitePlanOut:
 
 
 def propose(db: DB, principal: Principal, site_id: int) -> TaskProposalOut:
-    principal.require(LIVABILITY_PROPOSE)
+    require_propose(db, principal)
     site = db.get(PlanSite, site_id)
-    if site is None or not principal.sees_path(site.unit.path):
+    if site is None or not view_of(db, principal).sees_path(site.unit.path):
         raise NotFound("livability.site_not_found", id=site_id)
     ref = task_bridge.propose_task(db, site=site, facility_type=site.plan.type, actor=principal)
     row = db.execute(select(TaskProposal).where(TaskProposal.reference == ref)).scalar_one_or_none()
@@ -396,6 +407,6 @@ def propose_task(site_id: int, db: DB, principal: CurrentPrincipal) -> TaskPropo
 
 @router.get("/task-proposals", response_model=list[TaskProposalOut])
 def list_proposals(db: DB, principal: CurrentPrincipal) -> list[TaskProposalOut]:
-    principal.require(LIVABILITY_PROPOSE)
+    require_propose(db, principal)
     rows = db.execute(select(TaskProposal).order_by(TaskProposal.id.desc()).limit(200)).scalars()
     return [TaskProposalOut.model_validate(r) for r in rows]

@@ -199,15 +199,17 @@ def site_cmd(
 @livability_app.command("propose-task")
 @cli_errors
 def propose_task_cmd(site_id: int = typer.Argument(..., help="plan site id printed by `site`")) -> None:
-    """Propose a task in the 15-minute-circle action for a chosen site."""
+    """Create a task in the 15-minute-circle action for a chosen site."""
+    from cityloop import bridges
     from cityloop.core.db import session_scope
     from cityloop.core.errors import NotFound
     from cityloop.livability import task_bridge
     from cityloop.livability.models import PlanSite
 
+    bridges.install()
     with session_scope() as session:
         site = session.get(PlanSite, site_id)
         if site is None:
             raise NotFound("livability.site_not_found", id=site_id)
         ref = task_bridge.propose_task(session, site=site, facility_type=site.plan.type, actor=CLI_ACTOR)
-    console.print(f"task proposed: {ref}")
+    console.print(f"task created: {ref}")

@@ -174,6 +174,7 @@ class PlanSiteOut(Out):
     added_population: int
     added_elderly: int
     task_reference: str | None
+    task_url: str | None = None  # the programme task's page, when the task exists
 
 
 class SitePlanOut(Out):

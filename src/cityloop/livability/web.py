@@ -17,9 +17,13 @@ from cityloop.livability.api import MAX_UPLOAD, plan_out, propose
 from cityloop.livability.models import PlanSite, SitePlan
 from cityloop.livability.permissions import (
     LIVABILITY_ANALYSE,
-    LIVABILITY_PROPOSE,
     LIVABILITY_READ,
     LIVABILITY_WRITE,
+    can_propose,
+    leads_the_action,
+    require_plans,
+    require_propose,
+    view_of,
 )
 from cityloop.web.pages import PageUser, render
 
@@ -31,7 +35,7 @@ def _coverage_context(db: DB, me: Any) -> dict[str, Any]:
         run = accessibility.latest_run(db)
     except AppError:
         return {"run": None, "coverage": [], "gaps": [], "streets": []}
-    rows = accessibility.results(db, run=run, principal=me)
+    rows = accessibility.results(db, run=run, principal=view_of(db, me))
     cov = accessibility.coverage(rows)
     gaps = [r for r in rows if not r.covered]
     gaps.sort(key=lambda r: (-r.area.elderly_population, r.area.id))
@@ -52,6 +56,7 @@ def accessibility_page(request: Request, me: PageUser, db: DB, error: str | None
         types=list(service.list_types(db)),
         table=dict(table),
         can_run=me.can(LIVABILITY_ANALYSE),
+        lead_department=leads_the_action(db, me),
         error=error,
         **ctx,
     )
@@ -100,7 +105,7 @@ def siting_page(
     v: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    me.require(LIVABILITY_ANALYSE)
+    require_plans(db, me)
     plans = db.execute(select(SitePlan).order_by(SitePlan.id.desc()).limit(20)).scalars().all()
     current = db.get(SitePlan, plan) if plan else (plans[0] if plans else None)
     return render(
@@ -111,7 +116,9 @@ def siting_page(
         plans=plans,
         plan=plan_out(db, current) if current else None,
         idle_count=len(siting.idle_space_candidates(db)),
-        can_propose=me.can(LIVABILITY_PROPOSE),
+        can_propose=can_propose(db, me),
+        can_plan=me.can(LIVABILITY_ANALYSE),
+        lead_department=leads_the_action(db, me),
         error=error,
         v=v or {"k": 3, "method": "mclp", "minutes": 15},
     )
@@ -162,7 +169,7 @@ def siting_form(
 def propose_form(
     site_id: int, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    me.require(LIVABILITY_PROPOSE)
+    require_propose(db, me)
     check_csrf(request, csrf)
     try:
         out = propose(db, me, site_id)
@@ -196,6 +203,7 @@ def data_page(
         areas=service.list_residential_areas(db, principal=me)[:500],
         network=net,
         can_write=me.can(LIVABILITY_WRITE),
+        lead_department=leads_the_action(db, me),
         error=error,
     )
 

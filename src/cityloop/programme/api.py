@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from cityloop.core.errors import Forbidden, NotFound
+from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal, Locale
 from cityloop.core.permissions import Principal
 from cityloop.core.schemas import ErrorResponse
@@ -23,7 +23,7 @@ from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
 from cityloop.programme import service, views, workflow
 from cityloop.programme.models import Evidence, Notice, Problem
-from cityloop.programme.plans import MilestoneInput, TaskInput
+from cityloop.programme.plans import IndicatorInput, MilestoneInput, TaskInput
 from cityloop.programme.schemas import (
     AcceptanceIn,
     AcceptanceOut,
@@ -33,6 +33,7 @@ from cityloop.programme.schemas import (
     ChecklistOut,
     CloseIn,
     EvidenceOut,
+    IndicatorIn,
     MilestoneIn,
     NoticeOut,
     ProblemCreate,
@@ -49,6 +50,7 @@ from cityloop.programme.schemas import (
     TaskCreate,
     TaskOut,
     TaskPage,
+    TaskUpdate,
     TimelineItem,
 )
 from cityloop.programme.service import TaskQuery
@@ -230,10 +232,15 @@ def create_task(body: TaskCreate, db: DB, principal: CurrentPrincipal) -> TaskOu
         milestones=[_ms(m) for m in body.milestones],
         place=body.place,
         site_plan=body.site_plan,
+        indicators=[_ind(i) for i in body.indicators],
     )
     task = service.create_task(db, actor=principal, principal=principal, action=action, data=data)
     db.commit()
     return views.task_out(task)
+
+
+def _ind(i: IndicatorIn) -> IndicatorInput:
+    return IndicatorInput(name=i.name, unit=i.unit, baseline=i.baseline, target_value=i.target_value)
 
 
 def _ms(m: MilestoneIn) -> MilestoneInput:
@@ -243,6 +250,30 @@ def _ms(m: MilestoneIn) -> MilestoneInput:
 @router.get("/tasks/{task_id}", response_model=TaskOut)
 def get_task(task_id: int, db: DB, principal: CurrentPrincipal) -> TaskOut:
     return views.task_out(service.get_task(db, principal=principal, task_id=task_id))
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskOut)
+def update_task(task_id: int, body: TaskUpdate, db: DB, principal: CurrentPrincipal) -> TaskOut:
+    """Edit a task's plan (only the fields sent); the lead of the action only; audited."""
+    task = service.get_task(db, principal=principal, task_id=task_id)
+    sent = body.model_dump(exclude_unset=True, exclude={"version"})
+    changes: dict[str, Any] = {}
+    for key, value in sent.items():
+        if value is None and key not in ("target", "place", "site_plan"):
+            raise ValidationFailed("error.required_field", field=key)
+        changes[key] = value
+    if "responsible_unit" in changes:
+        changes["responsible_unit"] = org.find_unit(db, ref=changes["responsible_unit"])
+    if "responsible_person" in changes:
+        unit = changes.get("responsible_unit", task.responsible_unit)
+        changes["responsible_person"] = service.find_person(db, ref=changes["responsible_person"], unit=unit)
+    if "indicators" in changes:
+        changes["indicators"] = [_ind(i) for i in body.indicators or []]
+    service.update_task(
+        db, actor=principal, principal=principal, task=task, changes=changes, expected_version=body.version
+    )
+    db.commit()
+    return views.task_out(task)
 
 
 @router.put("/tasks/{task_id}/milestones", response_model=TaskOut)
@@ -284,6 +315,7 @@ def report_progress(task_id: int, body: ReportIn, db: DB, principal: CurrentPrin
         narrative=body.narrative,
         milestone_id=body.milestone_id,
         evidence_ids=body.evidence,
+        indicator_values=body.indicators,
     )
     db.commit()
     return next(r for r in views.reports(db, task=task) if r.id == report.id)

@@ -33,7 +33,7 @@ from cityloop.programme import plans, service
 from cityloop.programme.models import Programme, Task
 from cityloop.programme.plans import RESPONSIBLE_KINDS, MilestoneInput, TaskInput
 
-TASK_SHEET, MS_SHEET = "任务清单", "里程碑"
+TASK_SHEET, MS_SHEET, IND_SHEET = "任务清单", "里程碑", "其他指标"
 TASK_COLUMNS = [
     ("action", "行动编码"),
     ("code", "任务编码"),
@@ -59,6 +59,15 @@ MS_COLUMNS = [
     ("due_on", "计划日期"),
     ("planned_pct", "计划进度%"),
     ("deliverable", "交付成果"),
+]
+# Optional sheet: the further indicators of a task (seq 2, 3, …; the first is on the task sheet).
+IND_COLUMNS = [
+    ("task", "任务编码"),
+    ("seq", "序号"),
+    ("name", "指标"),
+    ("unit", "计量单位"),
+    ("baseline", "基线值"),
+    ("target_value", "目标值"),
 ]
 EXPORT_EXTRA = [
     ("status", "督导状态"),
@@ -127,6 +136,7 @@ def template(session: Session, *, programme: Programme, locale: str) -> bytes:
             ["EX-001", 3, "完成验收", date(programme.year, 11, 30), 100, "验收报告"],
         ],
     )
+    _write_sheet(wb.create_sheet(IND_SHEET), IND_COLUMNS, [["EX-001", 2, "受益居民", "户", 0, 300]])
     help_ws = wb.create_sheet("说明")
     for line in translate("ledger.instructions", locale).split("\n"):
         help_ws.append([line])
@@ -164,7 +174,7 @@ def _columns(ws: Any, expected: list[tuple[str, str]], sheet: str, ctx: _Ctx) ->
         if m:
             cols[m.group(1)] = i
     for key in (k for k, _ in expected):
-        if key not in cols and (key in REQUIRED or sheet == MS_SHEET):
+        if key not in cols and (key in REQUIRED or sheet != TASK_SHEET):
             ctx.err(sheet, 1, key, "missing_column")
     return cols
 
@@ -209,7 +219,7 @@ class _Ctx:
     units: dict[str, Unit | None] = field(default_factory=dict)
 
     def err(self, sheet: str, row: int, key: str, msg_key: str, **params: Any) -> None:
-        labels = dict(TASK_COLUMNS if sheet == TASK_SHEET else MS_COLUMNS)
+        labels = dict({TASK_SHEET: TASK_COLUMNS, MS_SHEET: MS_COLUMNS}.get(sheet, IND_COLUMNS))
         message = translate(f"ledger.error.{msg_key}", self.locale, **params)
         self.found.add(sheet, row, _header(key, labels.get(key, key)), message)
 
@@ -356,6 +366,64 @@ def _parse_milestones(
     return out
 
 
+def _parse_indicators(
+    ctx: _Ctx, ws: Any, tasks: dict[str, Any], task_codes: set[str]
+) -> dict[str, list[tuple[int, int, plans.IndicatorInput]]]:
+    """The optional indicator sheet: rows by task code, checked like the task sheet's numbers."""
+    cols = _columns(ws, IND_COLUMNS, IND_SHEET, ctx)
+    out: dict[str, list[tuple[int, int, plans.IndicatorInput]]] = defaultdict(list)
+    if any(e.sheet == IND_SHEET and e.row == 1 for e in ctx.found.errors):
+        return out
+    for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+
+        def get(key: str, row: Any = row) -> Any:
+            return row[cols[key]] if key in cols and cols[key] < len(row) else None
+
+        if not any(_cell_text(v) for v in row):
+            continue
+        code = _cell_text(get("task"))
+        seq, base, target = _as_float(get("seq")), _as_float(get("baseline")), _as_float(get("target_value"))
+        checks = [
+            ("task", code in task_codes, "task_unknown" if code else "required"),
+            ("seq", seq is not None and seq >= 2, "indicator_seq" if _cell_text(get("seq")) else "required"),
+            ("name", bool(_cell_text(get("name"))), "required"),
+            ("unit", bool(_cell_text(get("unit"))), "required"),
+            ("baseline", base is not None, "number" if _cell_text(get("baseline")) else "required"),
+            ("target_value", target is not None, "number" if _cell_text(get("target_value")) else "required"),
+        ]
+        bad = False
+        for key, ok, msg_key in checks:
+            if not ok:
+                ctx.err(IND_SHEET, row_no, key, msg_key, code=code)
+                bad = True
+        if not bad and code in tasks and base is not None and target is not None:
+            ind = plans.IndicatorInput(_cell_text(get("name")), _cell_text(get("unit")), base, target)
+            out[code].append((int(seq or 0), row_no, ind))
+    for code, rows in out.items():
+        rows.sort(key=lambda r: r[0])
+        entry = tasks[code]
+        seqs = [r[0] for r in rows]
+        if len(set(seqs)) != len(seqs):
+            ctx.err(IND_SHEET, rows[0][1], "seq", "indicator_seq", code=code)
+            continue
+        try:
+            plans.check_indicators(entry["data"]["indicator"], [r[2] for r in rows])
+        except ValidationFailed as exc:
+            field_name = str(exc.params.get("field", ""))
+            parts = field_name.split(".")
+            index = int(parts[1]) - 2 if len(parts) > 1 and parts[1].isdigit() else 0
+            column = {"target_value": "target_value"}.get(parts[-1], "name")
+            ctx.found.add(
+                IND_SHEET,
+                rows[min(index, len(rows) - 1)][1],
+                _header(column, dict(IND_COLUMNS)[column]),
+                exc.message(ctx.locale),
+            )
+            continue
+        entry["data"]["indicators"] = [r[2] for r in rows]
+    return out
+
+
 def _check_plans(
     ctx: _Ctx, tasks: dict[str, Any], by_task: dict[str, list[tuple[int, int, MilestoneInput]]]
 ) -> None:
@@ -417,10 +485,13 @@ def import_ledger(
                 tasks[parsed[0]] = parsed[1]
     by_task = _parse_milestones(ctx, wb[MS_SHEET], tasks, seen)
     _check_plans(ctx, tasks, by_task)
+    if IND_SHEET in wb.sheetnames:
+        _parse_indicators(ctx, wb[IND_SHEET], tasks, seen)
     if not seen and not found.errors:
         found.add(TASK_SHEET, 2, _header("code", "任务编码"), translate("ledger.error.empty", locale))
     if found.errors:
-        errors = sorted(found.errors, key=lambda e: (e.sheet != TASK_SHEET, e.row, e.column))
+        order = {TASK_SHEET: 0, MS_SHEET: 1, IND_SHEET: 2}
+        errors = sorted(found.errors, key=lambda e: (order.get(e.sheet, 3), e.row, e.column))
         raise ValidationFailed(
             "error.programme.import_failed",
             details={"errors": [e.__dict__ for e in errors]},
@@ -445,7 +516,7 @@ def export(session: Session, *, principal: Principal, programme: Programme, loca
     wb = Workbook()
     ws = wb.active
     ws.title = TASK_SHEET
-    rows, ms_rows = [], []
+    rows, ms_rows, ind_rows = [], [], []
     for t in tasks:
         place = "" if t.place_kind in (None, "Point") else json.dumps(t.place, ensure_ascii=False)
         plan = [
@@ -464,6 +535,9 @@ def export(session: Session, *, principal: Principal, programme: Programme, loca
         rows.append([*plan, *who, *where, *now_, t.current_value, t.progress_pct])
         for m in t.milestones:
             ms_rows.append([t.code, m.seq, m.name, m.due_on, m.planned_pct, m.deliverable, m.done_on])
+        for i in t.extra_indicators:
+            ind_rows.append([t.code, i.seq, i.name, i.unit, i.baseline, i.target_value, i.current_value])
     _write_sheet(ws, TASK_COLUMNS + EXPORT_EXTRA, rows)
     _write_sheet(wb.create_sheet(MS_SHEET), [*MS_COLUMNS, ("done_on", "完成日期")], ms_rows)
+    _write_sheet(wb.create_sheet(IND_SHEET), [*IND_COLUMNS, ("current_value", "当前值")], ind_rows)
     return _save(wb)

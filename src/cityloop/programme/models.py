@@ -181,8 +181,27 @@ class Task(IdMixin, Base):
     milestones: Mapped[list[Milestone]] = relationship(
         order_by="Milestone.seq", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Indicators beyond the first (which stays on the task row and drives progress and supervision).
+    extra_indicators: Mapped[list[TaskIndicator]] = relationship(
+        order_by="TaskIndicator.seq", cascade="all, delete-orphan", lazy="selectin"
+    )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class TaskIndicator(IdMixin, Base):
+    """A further indicator of a task (seq 2, 3, …): unit, baseline, target, the value last reported."""
+
+    __tablename__ = "programme_task_indicators"
+    __table_args__ = (UniqueConstraint("task_id", "seq"),)
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("programme_tasks.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    unit: Mapped[str] = mapped_column(String(20))
+    baseline: Mapped[float] = mapped_column(Float)
+    target_value: Mapped[float] = mapped_column(Float)
+    current_value: Mapped[float] = mapped_column(Float)
 
 
 class Milestone(IdMixin, Base):
@@ -216,6 +235,8 @@ class ProgressReport(IdMixin, Base):
     value: Mapped[float] = mapped_column(Float)
     progress_pct: Mapped[float] = mapped_column(Float)
     narrative: Mapped[str] = mapped_column(Text)
+    # Values of the further indicators reported with this one: {"2": 35.0, …} (seq → value).
+    indicator_values: Mapped[dict[str, float] | None] = mapped_column(JSONDoc)
 
 
 class Acceptance(IdMixin, Base):

@@ -4,7 +4,8 @@ that is a real point, line or area, a responsible person who belongs to the resp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -26,6 +27,7 @@ RESPONSIBLE_KINDS = frozenset(
         UnitKind.enforcement_squadron,
     }
 )
+MAX_INDICATORS = 10  # the first on the task row and up to nine more
 PLACE_TYPES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
 
 
@@ -35,6 +37,16 @@ class MilestoneInput:
     due_on: date
     planned_pct: float
     deliverable: str | None = None
+
+
+@dataclass
+class IndicatorInput:
+    """A further indicator of a task (the first is ``TaskInput.indicator``)."""
+
+    name: str
+    unit: str
+    baseline: float
+    target_value: float
 
 
 @dataclass
@@ -53,6 +65,7 @@ class TaskInput:
     target: str | None = None
     place: dict[str, Any] | None = None
     site_plan: str | None = None
+    indicators: list[IndicatorInput] = field(default_factory=list)
 
 
 def check_milestones(
@@ -117,11 +130,35 @@ def check_place(
     return rounded, kind, round(rep.x, 7), round(rep.y, 7)
 
 
+def check_indicators(first: str, more: list[IndicatorInput]) -> None:
+    """Further indicators: named, with a unit, a target different from the baseline, names unique."""
+    if len(more) + 1 > MAX_INDICATORS:
+        raise ValidationFailed("error.programme.too_many_indicators", field="indicators", max=MAX_INDICATORS)
+    seen = {first.strip()}
+    for i, ind in enumerate(more, start=2):
+        if not ind.name.strip() or not ind.unit.strip():
+            raise ValidationFailed("error.required_field", field=f"indicators.{i}.name/unit")
+        if len(ind.name.strip()) > 80 or len(ind.unit.strip()) > 20:
+            raise ValidationFailed("error.programme.indicator_too_long", field=f"indicators.{i}", seq=i)
+        if not (math.isfinite(ind.baseline) and math.isfinite(ind.target_value)):
+            raise ValidationFailed("error.programme.number", field=f"indicators.{i}.target_value")
+        if ind.baseline == ind.target_value:
+            raise ValidationFailed(
+                "error.programme.target_equals_baseline", field=f"indicators.{i}.target_value"
+            )
+        if ind.name.strip() in seen:
+            raise ValidationFailed(
+                "error.programme.indicator_duplicate", field=f"indicators.{i}.name", name=ind.name.strip()
+            )
+        seen.add(ind.name.strip())
+
+
 def check_task(data: TaskInput) -> None:
     if not data.name.strip() or not data.indicator.strip() or not data.indicator_unit.strip():
         raise ValidationFailed("error.required_field", field="name/indicator/indicator_unit")
     if data.baseline == data.target_value:
         raise ValidationFailed("error.programme.target_equals_baseline", field="target_value")
+    check_indicators(data.indicator, data.indicators)
     if data.due_on < data.starts_on:
         raise ValidationFailed("error.programme.dates_order", field="due_on")
     if data.responsible_unit.kind not in RESPONSIBLE_KINDS:

@@ -116,6 +116,22 @@ class MilestoneOut(Out):
     done_on: date | None
 
 
+class IndicatorIn(Strict):
+    name: str = Field(min_length=1, max_length=80)
+    unit: str = Field(min_length=1, max_length=20)
+    baseline: float
+    target_value: float
+
+
+class IndicatorOut(Out):
+    seq: int = Field(description="1 is the task's main indicator (progress and supervision follow it)")
+    name: str
+    unit: str
+    baseline: float
+    target_value: float
+    current_value: float
+
+
 class TaskCreate(Strict):
     action: str = Field(description="action code or id")
     code: str | None = Field(default=None, max_length=40)
@@ -132,6 +148,30 @@ class TaskCreate(Strict):
     milestones: list[MilestoneIn]
     place: dict[str, Any] | None = Field(default=None, description="GeoJSON Point, LineString or Polygon")
     site_plan: str | None = Field(default=None, description="一点一策: the site-specific plan")
+    indicators: list[IndicatorIn] = Field(
+        default_factory=list, description="further indicators (the first is indicator/baseline/target_value)"
+    )
+
+
+class TaskUpdate(Strict):
+    """PATCH: send only what changes, with the version you read."""
+
+    version: int = Field(description="the version you read; a stale one gets 409")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    target: str | None = None
+    indicator: str | None = Field(default=None, min_length=1, max_length=80)
+    indicator_unit: str | None = Field(default=None, min_length=1, max_length=20)
+    baseline: float | None = None
+    target_value: float | None = None
+    responsible_unit: str | None = Field(default=None, description="unit code")
+    responsible_person: str | None = Field(default=None, description="person id, or name inside the unit")
+    starts_on: date | None = None
+    due_on: date | None = None
+    place: dict[str, Any] | None = None
+    site_plan: str | None = None
+    indicators: list[IndicatorIn] | None = Field(
+        default=None, description="replaces the further indicators (values kept where the name stays)"
+    )
 
 
 class ReplanIn(Strict):
@@ -169,6 +209,7 @@ class TaskOut(Out):
     returned_count: int
     version: int
     milestones: list[MilestoneOut]
+    indicators: list[IndicatorOut] = Field(default_factory=list)
 
 
 class TaskPage(Out):
@@ -192,6 +233,9 @@ class ReportIn(Strict):
     narrative: str = Field(min_length=1)
     milestone_id: int | None = Field(default=None, description="the milestone this report completes")
     evidence: list[int] = Field(default_factory=list, description="ids of uploaded evidence")
+    indicators: dict[int, float] = Field(
+        default_factory=dict, description="values of the further indicators now, by their seq (2, 3, …)"
+    )
 
 
 class ReportOut(Out):
@@ -203,6 +247,7 @@ class ReportOut(Out):
     value: float
     progress_pct: float
     narrative: str
+    indicator_values: dict[str, float] | None = None
     evidence: list[EvidenceOut] = Field(default_factory=list)
 
 

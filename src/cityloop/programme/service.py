@@ -30,8 +30,10 @@ from cityloop.programme.models import (
     Milestone,
     Programme,
     Task,
+    TaskIndicator,
 )
 from cityloop.programme.plans import (
+    IndicatorInput,
     MilestoneInput,
     TaskInput,
     check_milestones,
@@ -380,6 +382,8 @@ def create_task(
     session.flush()
     for seq, ms in enumerate(data.milestones, start=1):
         session.add(_milestone(task, seq, ms))
+    for seq, ind in enumerate(data.indicators, start=2):
+        session.add(_indicator(task, seq, ind))
     session.flush()
     session.refresh(task)
     audit.record(
@@ -404,8 +408,24 @@ def _milestone(task: Task, seq: int, ms: MilestoneInput) -> Milestone:
     )
 
 
+def _indicator(task: Task, seq: int, ind: IndicatorInput, current: float | None = None) -> TaskIndicator:
+    return TaskIndicator(
+        task_id=task.id,
+        seq=seq,
+        name=ind.name.strip(),
+        unit=ind.unit.strip(),
+        baseline=ind.baseline,
+        target_value=ind.target_value,
+        current_value=ind.baseline if current is None else current,
+    )
+
+
 def task_snapshot(task: Task) -> dict[str, Any]:
     snap = audit.snapshot(task, exclude={"place"})
+    snap["indicators"] = [
+        {"seq": i.seq, "name": i.name, "unit": i.unit, "baseline": i.baseline, "target_value": i.target_value}
+        for i in task.extra_indicators
+    ]
     snap["milestones"] = [
         {"seq": m.seq, "name": m.name, "due_on": m.due_on, "planned_pct": m.planned_pct, "done_on": m.done_on}
         for m in task.milestones
@@ -448,6 +468,142 @@ def replan(
         session,
         actor=actor,
         action="replan",
+        entity_type="task",
+        entity_id=task.id,
+        before=before,
+        after=task_snapshot(task),
+    )
+    return task
+
+
+# What PATCH /tasks/{id} may change (the code, action, state and milestones have their own paths).
+EDITABLE_TASK_FIELDS = frozenset(
+    {
+        "name",
+        "target",
+        "indicator",
+        "indicator_unit",
+        "baseline",
+        "target_value",
+        "responsible_unit",
+        "responsible_person",
+        "starts_on",
+        "due_on",
+        "place",
+        "site_plan",
+        "indicators",
+    }
+)
+
+
+def update_task(
+    session: Session,
+    *,
+    actor: Actor,
+    principal: Principal,
+    task: Task,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> Task:
+    """Edit a task's plan: the same checks as at creation, on the task as it would become.
+
+    Only the lead of the action edits; an accepted task is closed (409). A new baseline or target
+    keeps the value last reported inside the new bounds (else 422) and recomputes the progress; a
+    further indicator keeps its reported value when its name stays. Nothing is written on a refusal.
+    """
+    from cityloop.programme.models import TaskState
+    from cityloop.programme.workflow import progress_of_values
+
+    principal.require(perm.PLAN)
+    if not perm.leads(principal, task.action):
+        raise Forbidden("error.programme.not_lead")
+    if expected_version is not None and expected_version != task.version:
+        raise Conflict("error.stale_version", current=task.version)
+    if task.state == TaskState.accepted:
+        raise Conflict("error.programme.task_closed", code="task_closed")
+    unknown = set(changes) - EDITABLE_TASK_FIELDS
+    if unknown:
+        raise ValidationFailed("error.unknown_field", field=", ".join(sorted(unknown)))
+    current = {
+        "name": task.name,
+        "target": task.target,
+        "indicator": task.indicator,
+        "indicator_unit": task.indicator_unit,
+        "baseline": task.baseline,
+        "target_value": task.target_value,
+        "responsible_unit": task.responsible_unit,
+        "responsible_person": task.responsible_person,
+        "starts_on": task.starts_on,
+        "due_on": task.due_on,
+        "place": task.place,
+        "site_plan": task.site_plan,
+        "indicators": [
+            IndicatorInput(i.name, i.unit, i.baseline, i.target_value) for i in task.extra_indicators
+        ],
+    }
+    merged = {**current, **changes}
+    milestones = [MilestoneInput(m.name, m.due_on, m.planned_pct, m.deliverable) for m in task.milestones]
+    data = TaskInput(milestones=milestones, **merged)
+    check_task(data)
+    low, high = sorted((data.baseline, data.target_value))
+    # Nothing reported yet: the value is the (new) baseline, whatever it is.
+    task_current = data.baseline if task.last_report_at is None else task.current_value
+    if not (low <= task_current <= high):
+        raise ValidationFailed(
+            "error.programme.current_out_of_bounds",
+            field="baseline" if "baseline" in changes else "target_value",
+            value=task_current,
+            low=low,
+            high=high,
+        )
+    reported = task.last_report_at is not None
+    old_values = {i.name: i.current_value for i in task.extra_indicators} if reported else {}
+    for seq, ind in enumerate(data.indicators, start=2):
+        kept = old_values.get(ind.name.strip())
+        lo, hi = sorted((ind.baseline, ind.target_value))
+        if kept is not None and not (lo <= kept <= hi):
+            raise ValidationFailed(
+                "error.programme.current_out_of_bounds",
+                field=f"indicators.{seq}",
+                value=kept,
+                low=lo,
+                high=hi,
+            )
+    place, kind, lon, lat = (
+        check_place(data.place) if "place" in changes else (task.place, task.place_kind, task.lon, task.lat)
+    )
+    before = task_snapshot(task)
+    task.name = data.name.strip()
+    task.target = data.target
+    task.indicator, task.indicator_unit = data.indicator.strip(), data.indicator_unit.strip()
+    task.baseline, task.target_value = data.baseline, data.target_value
+    task.current_value = task_current
+    task.progress_pct = progress_of_values(task.baseline, task.target_value, task.current_value)
+    task.responsible_unit_id = data.responsible_unit.id
+    task.responsible_person_id = data.responsible_person.id
+    task.starts_on, task.due_on = data.starts_on, data.due_on
+    task.place, task.place_kind, task.lon, task.lat = place, kind, lon, lat
+    task.site_plan = data.site_plan
+    if "indicators" in changes:
+        # Rows are reused by position (one UPDATE each), so (task, seq) never collides mid-flush.
+        rows = list(task.extra_indicators)
+        for seq, ind in enumerate(data.indicators, start=2):
+            fresh = _indicator(task, seq, ind, old_values.get(ind.name.strip()))
+            if seq - 2 < len(rows):
+                row = rows[seq - 2]
+                row.name, row.unit, row.baseline = fresh.name, fresh.unit, fresh.baseline
+                row.target_value, row.current_value = fresh.target_value, fresh.current_value
+            else:
+                task.extra_indicators.append(fresh)
+        for row in rows[len(data.indicators) :]:
+            task.extra_indicators.remove(row)
+    task.updated_at = now()
+    session.flush()
+    session.refresh(task)
+    audit.record(
+        session,
+        actor=actor,
+        action="update",
         entity_type="task",
         entity_id=task.id,
         before=before,

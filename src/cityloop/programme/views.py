@@ -28,6 +28,7 @@ from cityloop.programme.schemas import (
     AcceptanceOut,
     ActionOut,
     EvidenceOut,
+    IndicatorOut,
     MilestoneOut,
     NoticeOut,
     PersonRef,
@@ -97,7 +98,21 @@ def task_out(task: Task) -> TaskOut:
         returned_count=task.returned_count,
         version=task.version,
         milestones=[MilestoneOut.model_validate(m) for m in task.milestones],
+        indicators=indicators_of(task),
     )
+
+
+def indicators_of(task: Task) -> list[IndicatorOut]:
+    """Every indicator of the task, the main one (on the task row) first as seq 1."""
+    main = IndicatorOut(
+        seq=1,
+        name=task.indicator,
+        unit=task.indicator_unit,
+        baseline=task.baseline,
+        target_value=task.target_value,
+        current_value=task.current_value,
+    )
+    return [main, *(IndicatorOut.model_validate(i) for i in task.extra_indicators)]
 
 
 def evidence_out(e: Evidence) -> EvidenceOut:
@@ -132,6 +147,7 @@ def reports(session: Session, *, task: Task) -> list[ReportOut]:
             value=r.value,
             progress_pct=r.progress_pct,
             narrative=r.narrative,
+            indicator_values=r.indicator_values,
             evidence=[evidence_out(e) for e in files.get(r.id, [])],
         )
         for r in rows

@@ -26,9 +26,9 @@ from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
 from cityloop.programme import service, states, views, web_work, workflow
 from cityloop.programme.models import VISIONS, Notice, Status, Task
-from cityloop.programme.plans import RESPONSIBLE_KINDS, MilestoneInput, TaskInput
+from cityloop.programme.plans import RESPONSIBLE_KINDS, IndicatorInput, MilestoneInput, TaskInput
 from cityloop.programme.service import TaskQuery
-from cityloop.programme.web_work import form_files
+from cityloop.programme.web_work import chosen_programme, form_files
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +60,7 @@ async def upload_all(db: Session, me: Principal, files: list[UploadFile], **targ
 @router.get("/programme", response_class=HTMLResponse)
 def overview(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     actions = service.list_actions(db, programme=programme)
     return render(
         request,
@@ -76,7 +76,7 @@ def battle_map(
     request: Request, me: PageUser, db: DB, action: str = "", unit: str = "", status: str = ""
 ) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     return render(
         request,
         "programme/map.html",
@@ -154,7 +154,7 @@ def create_action(
             checklists=[service.find_checklist(db, code=c) for c in checklists or []],
             description=description or None,
         )
-        action = service.create_action(db, actor=me, programme=service.get_programme(db), data=data)
+        action = service.create_action(db, actor=me, programme=chosen_programme(request, db), data=data)
         db.commit()
     except AppError as exc:
         db.rollback()
@@ -195,7 +195,7 @@ def tasks_page(
     page: int = 1,
 ) -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     query = TaskQuery(
         programme_id=programme.id,
         status=status or None,
@@ -238,7 +238,7 @@ def _task_form(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     actions = [a for a in service.list_actions(db, programme=programme) if perm.leads(me, a)]
     units = db.execute(
         select(Unit)
@@ -271,6 +271,19 @@ def milestone_rows(
                 "error.programme.milestone_row", field=f"milestones.{i + 1}", seq=i + 1
             ) from None
     return rows, out
+
+
+def indicator_lines(text: str) -> list[IndicatorInput]:
+    """Further indicators from the form, one per line: 名称|单位|基线|目标 (blank lines skipped)."""
+    out = []
+    for i, line in enumerate((x for x in text.splitlines() if x.strip()), start=2):
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        try:
+            name, unit, baseline, target = parts
+            out.append(IndicatorInput(name, unit, float(baseline), float(target)))
+        except ValueError:
+            raise ValidationFailed("error.programme.indicator_row", field=f"indicators.{i}", seq=i) from None
+    return out
 
 
 def parse_place(text: str, lon: str, lat: str) -> dict[str, Any] | None:
@@ -312,13 +325,14 @@ def create_task(
     ms_due: Annotated[list[str] | None, Form()] = None,
     ms_pct: Annotated[list[str] | None, Form()] = None,
     ms_deliverable: Annotated[list[str] | None, Form()] = None,
+    more_indicators: Annotated[str, Form()] = "",
 ) -> Response:
     me.require(perm.PLAN)
     values: dict[str, Any] = {k: v for k, v in locals().items() if isinstance(v, str)}
     try:
         rows, milestones = milestone_rows(ms_name or [], ms_due or [], ms_pct or [], ms_deliverable or [])
         values["milestones"] = rows
-        programme = service.get_programme(db)
+        programme = chosen_programme(request, db)
         the_action = service.find_action(db, programme=programme, ref=action or "-")
         unit = org.find_unit(db, ref=responsible_unit or "-")
         data = TaskInput(
@@ -335,6 +349,7 @@ def create_task(
             target=target or None,
             place=parse_place(place, lon, lat),
             site_plan=site_plan or None,
+            indicators=indicator_lines(more_indicators),
         )
         task = service.create_task(db, actor=me, principal=me, action=the_action, data=data)
         db.commit()
@@ -420,6 +435,12 @@ async def post_report(
 ) -> Response:
     task = service.get_task(db, principal=me, task_id=task_id)
     try:
+        form = await request.form()
+        extra = {
+            i.seq: _number(str(form.get(f"ind_{i.seq}")), f"indicators.{i.seq}")
+            for i in task.extra_indicators
+            if str(form.get(f"ind_{i.seq}") or "").strip()
+        }
         ids = await upload_all(db, me, await form_files(request), task_id=task.id)
         workflow.report_progress(
             db,
@@ -429,6 +450,7 @@ async def post_report(
             narrative=narrative,
             milestone_id=int(milestone_id) if milestone_id else None,
             evidence_ids=ids,
+            indicator_values=extra,
         )
         db.commit()
     except AppError as exc:

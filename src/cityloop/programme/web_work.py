@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
-from cityloop.core.errors import AppError, ValidationFailed
+from cityloop.core.errors import AppError, NotFound, ValidationFailed
 from cityloop.core.http import DB, request_locale
 from cityloop.programme import evaluation, ledger, reports, service, views, workflow
 from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
-from cityloop.programme.models import Notice, Problem, ProblemState
+from cityloop.programme.models import Notice, Problem, ProblemState, Programme
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -28,13 +28,36 @@ async def form_files(request: Request, name: str = "files") -> list[UploadFile]:
     return [f for f in form.getlist(name) if isinstance(f, UploadFile)]
 
 
+# --- the programme shown (switcher) ---------------------------------------------------------------
+
+
+def chosen_programme(request: Request, db: DB) -> Programme:
+    """The programme the pages show: ``?programme=CODE`` (remembered in the session), else the one
+    remembered, else the current iteration. The switcher on every programme page sets it."""
+    ref = request.query_params.get("programme")
+    programme = None
+    if ref:
+        programme = service.get_programme(db, ref=ref)  # unknown code: 404
+        request.session["programme"] = programme.code
+    elif request.session.get("programme"):
+        try:
+            programme = service.get_programme(db, ref=str(request.session["programme"]))
+        except NotFound:
+            request.session.pop("programme", None)
+    if programme is None:
+        programme = service.get_programme(db)
+    request.state.programme = programme
+    request.state.programmes = service.list_programmes(db)
+    return programme
+
+
 # --- problems -------------------------------------------------------------------------------------
 
 
 @router.get("/programme/problems", response_class=HTMLResponse)
 def problems_page(request: Request, me: PageUser, db: DB, state: str = "", action: str = "") -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     stmt = select(Problem).where(Problem.programme_id == programme.id)
     scope = perm.problem_filter(me)
     if scope is not None:
@@ -189,7 +212,7 @@ def post_reply(
 @router.get("/programme/evaluation", response_class=HTMLResponse)
 def evaluation_page(request: Request, me: PageUser, db: DB, month: str = "") -> HTMLResponse:
     me.require(perm.READ)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     result = evaluation.evaluate(db, programme=programme, month=month or None, today=workflow.today())
     months = [f"{programme.year}-{m:02d}" for m in range(1, 13)]
     return render(request, "programme/evaluation.html", ev=result, months=months, metrics=evaluation.METRICS)
@@ -197,7 +220,7 @@ def evaluation_page(request: Request, me: PageUser, db: DB, month: str = "") -> 
 
 @router.get("/programme/reports/weekly", response_class=HTMLResponse)
 def weekly_page(request: Request, me: PageUser, db: DB, week: str = "") -> HTMLResponse:
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     result = reports.weekly(db, principal=me, programme=programme, week=week or None, today=workflow.today())
     return render(request, "programme/weekly.html", r=result, programme=programme)
 
@@ -208,6 +231,7 @@ def weekly_page(request: Request, me: PageUser, db: DB, week: str = "") -> HTMLR
 @router.get("/programme/ledger", response_class=HTMLResponse)
 def ledger_page(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.PLAN)
+    chosen_programme(request, db)
     return render(request, "programme/ledger.html", errors=[], error=None, result=None)
 
 
@@ -215,14 +239,13 @@ def ledger_page(request: Request, me: PageUser, db: DB) -> HTMLResponse:
 async def ledger_upload(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.PLAN)
     locale = request_locale(request)
+    programme = chosen_programme(request, db)
     try:
         files = await form_files(request, "file")
         content = await files[0].read() if files else b""
         if not content:
             raise ValidationFailed("error.programme.import_not_xlsx", field="file")
-        result = ledger.import_ledger(
-            db, principal=me, programme=service.get_programme(db), content=content, locale=locale
-        )
+        result = ledger.import_ledger(db, principal=me, programme=programme, content=content, locale=locale)
         db.commit()
     except AppError as exc:
         db.rollback()
@@ -241,7 +264,7 @@ async def ledger_upload(request: Request, me: PageUser, db: DB) -> HTMLResponse:
 @router.get("/programme/settings", response_class=HTMLResponse)
 def settings_page(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(perm.MANAGE)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     return _settings(request, programme, error=None)
 
 
@@ -260,7 +283,7 @@ def _settings(request: Request, programme: Any, *, error: str | None, status_cod
 @router.post("/programme/settings", response_class=HTMLResponse)
 async def post_settings(request: Request, me: PageUser, db: DB) -> Response:
     me.require(perm.MANAGE)
-    programme = service.get_programme(db)
+    programme = chosen_programme(request, db)
     form = await request.form()
     try:
         sup = {k: _float(form.get(f"s:{k}"), k) for k in service.DEFAULT_SUPERVISION}
@@ -269,7 +292,7 @@ async def post_settings(request: Request, me: PageUser, db: DB) -> Response:
         db.commit()
     except AppError as exc:
         db.rollback()
-        programme = service.get_programme(db)
+        programme = chosen_programme(request, db)
         return _settings(
             request, programme, error=exc.message(request_locale(request)), status_code=exc.status_code
         )

@@ -76,6 +76,7 @@ def report_progress(
     narrative: str,
     milestone_id: int | None = None,
     evidence_ids: Sequence[int] = (),
+    indicator_values: dict[int, float] | None = None,
 ) -> ProgressReport:
     _may_work_on(principal, task)
     new_state = states.next_state(task.state, "report")
@@ -91,6 +92,7 @@ def report_progress(
         )
     if not narrative.strip():
         raise ValidationFailed("error.required_field", field="narrative")
+    extra = _extra_values(task, indicator_values or {})
     pct = progress_of(task, value)
     milestone = _milestone_to_complete(task, milestone_id, pct)
     before = {"state": task.state, "current_value": task.current_value, "progress_pct": task.progress_pct}
@@ -103,6 +105,7 @@ def report_progress(
         value=value,
         progress_pct=pct,
         narrative=narrative.strip(),
+        indicator_values={str(seq): v for seq, v in extra.items()} or None,
     )
     session.add(report)
     session.flush()
@@ -110,6 +113,9 @@ def report_progress(
     if milestone is not None:
         milestone.done_on = today()
     task.current_value, task.progress_pct = value, pct
+    for ind in task.extra_indicators:
+        if ind.seq in extra:
+            ind.current_value = extra[ind.seq]
     task.last_report_at = report.reported_at
     task.state = new_state
     session.flush()
@@ -127,9 +133,32 @@ def report_progress(
             "report_id": report.id,
             "milestone_done": milestone.seq if milestone else None,
             "evidence": list(evidence_ids),
+            "indicator_values": report.indicator_values,
         },
     )
     return report
+
+
+def _extra_values(task: Task, values: dict[int, float]) -> dict[int, float]:
+    """Values of the further indicators (by seq): each known and inside its baseline..target."""
+    by_seq = {i.seq: i for i in task.extra_indicators}
+    out: dict[int, float] = {}
+    for seq, value in values.items():
+        ind = by_seq.get(int(seq))
+        if ind is None:
+            raise ValidationFailed("error.programme.indicator_unknown", field=f"indicators.{seq}", seq=seq)
+        low, high = sorted((ind.baseline, ind.target_value))
+        if not (low <= value <= high):
+            raise ValidationFailed(
+                "error.programme.value_out_of_bounds",
+                field=f"indicators.{seq}",
+                value=value,
+                low=low,
+                high=high,
+                unit=ind.unit,
+            )
+        out[int(seq)] = float(value)
+    return out
 
 
 def _milestone_to_complete(task: Task, milestone_id: int | None, pct: float) -> Milestone | None:

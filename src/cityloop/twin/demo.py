@@ -22,7 +22,7 @@ from cityloop.core import audit
 from cityloop.core.audit import Actor
 from cityloop.org import service as org
 from cityloop.org.demo import DEMO_PASSWORD
-from cityloop.twin import networks, service
+from cityloop.twin import case_bridge, networks, service
 from cityloop.twin.formats import quiet
 from cityloop.twin.models import Element, Network
 from cityloop.twin.placement import Placement
@@ -124,6 +124,7 @@ def seed(session: Session) -> bool:
         session, "gas", "demo-gas", gas_network_json(), "demo_gas.json", "util-gas",
         "石坪桥示例燃气管网（示意位置）", (106.497, 29.493), 1.0,
     )  # fmt: skip
+    case_bridge.ensure_categories(session)  # the sensor categories of the case taxonomy
     for net, sensors in ((water, WATER_SENSORS), (drain, DRAIN_SENSORS), (gas, GAS_SENSORS)):
         for code, kind, asset, name in sensors:
             service.create_sensor(

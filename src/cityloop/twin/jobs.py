@@ -118,7 +118,21 @@ def warning_cases(session: Session) -> int:
                     note=error[:300],
                 )
             )
-        ref = case_bridge.open_case_for_warning(session, warning, plan)
+        try:  # a case the queue refuses is reported on the warning; the loop goes on
+            with session.begin_nested():
+                ref = case_bridge.open_case_for_warning(session, warning, plan)
+        except AppError as exc:
+            log.warning("case for warning %s refused: %s", warning.id, exc)
+            warning.case_state = "failed"
+            session.add(
+                WarningEvent(
+                    warning_id=warning.id, at=now(), event="case_failed", level=warning.level,
+                    note=str(exc)[:300],
+                )
+            )  # fmt: skip
+            session.flush()
+            handled += 1
+            continue
         warning.case_state, warning.case_ref = "requested", ref
         session.add(
             WarningEvent(warning_id=warning.id, at=now(), event="case", level=warning.level, note=ref)

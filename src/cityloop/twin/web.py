@@ -45,5 +45,6 @@ def warning_page(warning_id: int, request: Request, me: PageUser, db: DB) -> HTM
         w=w,
         events=alerts.events(db, warning=w),
         case=case,
+        sensor_case=case_bridge.case_of_warning(db, w),
         normal=case_bridge.sensors_normal_since(db, w),
     )

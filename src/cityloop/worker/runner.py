@@ -54,6 +54,9 @@ def job(
 
 
 def jobs() -> dict[str, Job]:
+    from cityloop import bridges
+
+    bridges.install()  # warnings → cases, sites → tasks
     for module in JOB_MODULES:
         importlib.import_module(module)
     return dict(_JOBS)

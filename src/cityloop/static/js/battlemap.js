@@ -20,6 +20,12 @@ window.battleMap = (function () {
     return body;
   }
 
+  // The programme shown (the switcher's choice); sent to the API, not part of the filters.
+  function programmeQs() {
+    const programme = document.getElementById('bm-filters').dataset.programme;
+    return programme ? 'programme=' + encodeURIComponent(programme) : '';
+  }
+
   function filters() {
     const p = new URLSearchParams();
     for (const id of ['action', 'unit', 'status']) {
@@ -213,11 +219,12 @@ window.battleMap = (function () {
       history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
       el.classList.remove('loaded');
     }
-    const mapQs = viewportMode ? (qs ? qs + '&' : '') + viewParams() : qs;
+    const apiQs = [programmeQs(), qs].filter((part) => part).join('&');
+    const mapQs = viewportMode ? (apiQs ? apiQs + '&' : '') + viewParams() : apiQs;
     const count = document.getElementById('bm-count');
     try {
       const calls = [getJSON(API + '/map?' + mapQs)];
-      if (!fromMove) calls.push(getJSON(API + '/map/timeline?' + qs), getJSON(API + '/stats?' + qs));
+      if (!fromMove) calls.push(getJSON(API + '/map/timeline?' + apiQs), getJSON(API + '/stats?' + apiQs));
       const [data, timeline, stats] = await Promise.all(calls);
       if (seq !== requestSeq) return; // a newer request is already on its way
       if (data.mode === 'clusters') {
@@ -244,7 +251,8 @@ window.battleMap = (function () {
   async function fillUnits() {
     const sel = document.getElementById('f-unit');
     try {
-      const legend = await getJSON(API + '/map/legend');
+      const pq = programmeQs();
+      const legend = await getJSON(API + '/map/legend' + (pq ? '?' + pq : ''));
       for (const u of legend.units) {
         const o = textEl('option', u.name);
         o.value = u.code;
