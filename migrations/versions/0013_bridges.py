@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013_bridges"
-down_revision = "0007_open311"
+down_revision = "0009_caseind"
 branch_labels = None
 depends_on = None
 
