@@ -22,7 +22,7 @@ from cityloop.core.clock import now
 from cityloop.core.errors import NotFound, ValidationFailed
 from cityloop.core.permissions import Principal
 from cityloop.insight import modelfile
-from cityloop.insight.classifier import Classifier
+from cityloop.insight.classifier import LinearClassifier
 from cityloop.insight.features import CategoryPrior
 from cityloop.insight.models import InsightModel
 from cityloop.insight.training import train
@@ -139,7 +139,7 @@ def category_prior(session: Session) -> CategoryPrior:
     return CategoryPrior({code: [leaf.name, leaf.major_name] for code, leaf in leaves.items()})
 
 
-def train_from_db(session: Session) -> tuple[Classifier, dict[str, Any]]:
+def train_from_db(session: Session) -> tuple[LinearClassifier, dict[str, Any]]:
     """A classifier trained on the district's closed cases, with the category names as prior."""
     texts, labels = closed_cases(session)
     if not texts:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import h3
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,7 @@ ACTION_MAP = Path(__file__).resolve().parent / "defaults" / "action_map.csv"
 PROPOSE_MIN_REPORTS = 3
 NEAR_TASK_M = 300.0  # reports this close to a task's place count as "at that place"
 MAX_WEEKS = 52
+AREA_H3_RES = 7  # hexagons of ~1.2 km edge: located cases group only inside one
 _EARTH_M = 6_371_008.8
 
 
@@ -132,14 +134,16 @@ def refresh_hotspots(session: Session, *, at: datetime | None = None, days: int 
     ).all()
     by_id = {str(r.id): r for r in rows}
     gaz = gazetteer.load(session)
+    # Located cases group only with cases of the same category in the same H3 area (~1.2 km): the text
+    # alone cannot tell two streets' identical "路边堆放生活垃圾" apart. Unlocated cases rely on names.
     reports = [
         Report(
             id=str(r.id),
-            title=r.address or "",
-            body=r.description or "",
+            title=r.description or "",
+            body=r.address or "",
             time=r.reported_at,
             support=r.supporters_count or 0,
-            category=str(r.category_id),
+            category=f"{r.category_id}:{_area(r.lon, r.lat)}",
         )
         for r in rows
         if (r.description or r.address)
@@ -149,7 +153,8 @@ def refresh_hotspots(session: Session, *, at: datetime | None = None, days: int 
     stored: list[InsightHotspot] = []
     for h in spots:
         members = [by_id[m] for m in h.members]
-        lon, lat, located_by = _locate(members, h.places or [h.place], gaz)
+        place = _place_name(h.places or [h.place], members, gaz)
+        lon, lat, located_by = _locate(members, place, gaz)
         streets = Counter(m.street_id for m in members if m.street_id)
         street_id = streets.most_common(1)[0][0] if streets else None
         if street_id is None and lon is not None and lat is not None:
@@ -159,7 +164,7 @@ def refresh_hotspots(session: Session, *, at: datetime | None = None, days: int 
             key=h.hotspot_id,
             rank=h.rank,
             heat=h.heat,
-            place=h.place[:200],
+            place=place[:200],
             lon=lon,
             lat=lat,
             located_by=located_by,
@@ -181,7 +186,23 @@ def refresh_hotspots(session: Session, *, at: datetime | None = None, days: int 
     return len(stored)
 
 
-def _locate(members: Sequence[Any], names: Sequence[str], gaz: gazetteer.Gazetteer) -> tuple[Any, Any, Any]:
+def _area(lon: float | None, lat: float | None) -> str:
+    return "" if lon is None or lat is None else str(h3.latlng_to_cell(lat, lon, AREA_H3_RES))
+
+
+def _place_name(names: Sequence[str], members: Sequence[Any], gaz: gazetteer.Gazetteer) -> str:
+    """A name the gazetteer knows, else the members' commonest address, else the extracted name."""
+    for name in names:
+        if name and gaz.find(name) is not None:
+            return name
+    addresses = Counter((m.address or "").strip() for m in members if (m.address or "").strip())
+    if addresses:
+        return addresses.most_common(1)[0][0]
+    return next((n for n in names if n), "")
+
+
+def _locate(members: Sequence[Any], place: str, gaz: gazetteer.Gazetteer) -> tuple[Any, Any, Any]:
+    """The members' mean point when they have coordinates, else the gazetteer's point for the place."""
     points = [(m.lon, m.lat) for m in members if m.lon is not None and m.lat is not None]
     if points:
         return (
@@ -189,10 +210,9 @@ def _locate(members: Sequence[Any], names: Sequence[str], gaz: gazetteer.Gazette
             round(sum(p[1] for p in points) / len(points), 7),
             "cases",
         )
-    for name in names:
-        place = gaz.find(name) if name else None
-        if place is not None:
-            return place.lon, place.lat, place.kind
+    found = gaz.find(place) if place else None
+    if found is not None:
+        return found.lon, found.lat, found.kind
     return None, None, None
 
 
