@@ -471,10 +471,8 @@ def before_after(session: Session, *, principal: Principal, task_id: int, weeks:
         cat_ids = categories_for_action(session, action_code=task.action.code)
     if pivot is None:
         pivot = datetime.combine(task.starts_on, datetime.min.time(), tzinfo=display_zone())
-    pivot_day = to_display(pivot).date()  # type: ignore[union-attr]
-    week0 = pivot_day - timedelta(days=pivot_day.weekday())  # the Monday of the pivot's week
-    start = datetime.combine(week0 - timedelta(weeks=weeks), datetime.min.time(), tzinfo=display_zone())
-    end = datetime.combine(week0 + timedelta(weeks=weeks), datetime.min.time(), tzinfo=display_zone())
+    # Seven-day windows counted from the pivot itself: a report an hour before it is "before".
+    start, end = pivot - timedelta(weeks=weeks), pivot + timedelta(weeks=weeks)
     dlat = NEAR_TASK_M / 111_320.0
     dlon = dlat / max(0.1, math.cos(math.radians(task.lat)))
     stmt = select(Case.reported_at, Case.lon, Case.lat).where(
@@ -490,20 +488,18 @@ def before_after(session: Session, *, principal: Principal, task_id: int, weeks:
     for at, lon, lat in session.execute(stmt):
         if lon is None or lat is None or _distance_m(task.lon, task.lat, lon, lat) > NEAR_TASK_M:
             continue
-        day = to_display(at).date()  # type: ignore[union-attr]
-        index = (day - (week0 - timedelta(weeks=weeks))).days // 7
+        index = int((at - start) // timedelta(weeks=1))
         if 0 <= index < len(counts):
             counts[index] += 1
     rows: list[dict[str, Any]] = [
         {
-            "week_start": (week0 + timedelta(weeks=i - weeks)).isoformat(),
+            "week_start": to_display(start + timedelta(weeks=i)).date(),  # type: ignore[union-attr]
             "side": "before" if i < weeks else "after",
             "count": counts[i],
         }
         for i in range(2 * weeks)
     ]
-    today = _today()
-    elapsed = max(0, min(weeks, (today - week0).days // 7 + 1))  # after-weeks begun so far
+    elapsed = max(0, min(weeks, int((now() - pivot) // timedelta(weeks=1)) + 1))  # after-windows begun
     for i in range(weeks + elapsed, 2 * weeks):
         rows[i]["count"] = None  # not yet
     before_total, after_total = sum(counts[:weeks]), sum(counts[weeks : weeks + elapsed])
