@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-import cityloop.core.db
 from sqlalchemy.dialects import postgresql
+
+import cityloop.core.db
 
 revision = "0011_insight2"
 down_revision = "0007_open311"

@@ -164,8 +164,8 @@ def test_before_after_scope(client: Any, db: Any, token_for: Any, username: str,
     task = db.execute(select(Task).where(Task.lon.is_not(None)).order_by(Task.id)).scalars().first()
     assert task is not None
     # street2 (黄桷坪) must not see a task of another responsible unit or an action it does not lead.
+    from cityloop.org.service import get_user, principal_for
     from cityloop.programme.permissions import task_filter
-    from cityloop.org.service import principal_for, get_user
 
     p = principal_for(get_user(db, username=username)) if username != "citizen" else None
     if p is not None and username == "street2":
