@@ -197,3 +197,24 @@ def test_gazetteer_places_known_names(db: Any) -> None:
     unit = db.execute(select(Unit).where(Unit.code == YJP)).scalar_one()
     found = gaz.find(f"{unit.name}某某路口")
     assert found is not None and found.name == unit.name and found.kind == "street"
+
+
+def test_reports_without_coordinates_are_geocoded_from_the_gazetteer(
+    client: Any, db: Any, token_for: Any
+) -> None:
+    unit = db.execute(select(Unit).where(Unit.code == YJP)).scalar_one()
+    h = token_for("dispatcher")
+    ids = []
+    for i in range(3):
+        body = {
+            "category": "SJ0505",
+            "source": "hotline_12345",
+            "description": f"{unit.name}幸福路口机动车长期乱停放，堵塞交通，第{i + 1}次反映",
+            "address": f"{unit.name}幸福路口",
+        }
+        r = client.post("/api/v1/cases", headers=h, json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    service.refresh_hotspots(db)
+    spot = next(s for s in db.execute(select(InsightHotspot)).scalars() if set(ids) <= set(s.members))
+    assert spot.located_by == "street" and spot.lon is not None and spot.street_id == unit.id
