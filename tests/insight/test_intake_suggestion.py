@@ -126,3 +126,15 @@ def test_suggestion_scope(client: Any, db: Any, token_for: Any, username: str, s
 )
 def test_triage_scope(client: Any, token_for: Any, username: str, status: int) -> None:
     assert client.get("/api/v1/insight/triage", headers=token_for(username)).status_code == status
+
+
+def test_the_dispatchers_case_page_shows_the_suggestion_prefilled(
+    client: Any, db: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _threshold(monkeypatch, 0.8)
+    r = report(client, token_for("citizen"), db, category="SJ0102", description="小区门口有人私搭乱建彩钢棚")
+    page = client.get(f"/cases/{r.json()['id']}", headers=token_for("dispatcher"))
+    assert page.status_code == 200
+    assert 'id="insight-suggestion" data-triage="prefilled"' in page.text
+    assert 'data-prefilled="SJ0101"' in page.text
+    assert '<option value="SJ0101" data-major' in page.text and "SJ0101" in page.text

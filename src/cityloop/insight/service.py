@@ -62,6 +62,11 @@ def suggestion_for(
     return case, row
 
 
+def case_suggestion(session: Session, *, case_id: int) -> CaseInsight | None:
+    """The stored suggestion of a case the caller already may see (the case page)."""
+    return session.execute(select(CaseInsight).where(CaseInsight.case_id == case_id)).scalar_one_or_none()
+
+
 def triage_queue(
     session: Session, *, principal: Principal, limit: int = 100
 ) -> list[tuple[Case, CaseInsight]]:
