@@ -218,3 +218,21 @@ def test_reports_without_coordinates_are_geocoded_from_the_gazetteer(
     service.refresh_hotspots(db)
     spot = next(s for s in db.execute(select(InsightHotspot)).scalars() if set(ids) <= set(s.members))
     assert spot.located_by == "street" and spot.lon is not None and spot.street_id == unit.id
+
+
+def test_without_anybody_in_the_task_force_the_lead_department_answers(
+    client: Any, db: Any, token_for: Any, hotspot: dict[str, Any]
+) -> None:
+    from cityloop.org.models import Person
+
+    tf = db.execute(select(Unit).where(Unit.code == "tf-tczl")).scalar_one()
+    for p in db.execute(select(Person).where(Person.unit_id == tf.id)).scalars():
+        p.active = False
+    db.commit()
+    pid = hotspot["proposal"].id
+    r = client.post(
+        f"/api/v1/insight/proposals/{pid}/accept", headers=token_for("supervisor"), json={"version": 1}
+    )
+    assert r.status_code == 200, r.text
+    task = db.get(Task, r.json()["task_id"])
+    assert task.responsible_unit_id == task.action.lead_unit_id

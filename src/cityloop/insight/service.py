@@ -340,7 +340,14 @@ def accept(session: Session, *, principal: Principal, proposal_id: int, data: Ac
     _decidable(row, data.version)
     action = row.action
     unit = _responsible_unit(session, action=action, code=data.responsible_unit)
-    person = _responsible_person(session, unit=unit, person_id=data.responsible_person_id)
+    if data.responsible_unit is None and data.responsible_person_id is None and action.lead_unit is not None:
+        try:  # a task force with nobody registered yet: its lead department answers for the task
+            person = _responsible_person(session, unit=unit, person_id=None)
+        except ValidationFailed:
+            unit = action.lead_unit
+            person = _responsible_person(session, unit=unit, person_id=None)
+    else:
+        person = _responsible_person(session, unit=unit, person_id=data.responsible_person_id)
     start = _today()
     due = data.due_on or start + timedelta(days=90)
     if due <= start + timedelta(days=2):
