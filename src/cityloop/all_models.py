@@ -2,6 +2,7 @@
 
 from cityloop.cases import models as cases_models  # noqa: F401
 from cityloop.core import audit  # noqa: F401
+from cityloop.insight import models as insight_models  # noqa: F401
 from cityloop.livability import models as livability_models  # noqa: F401
 from cityloop.org import models  # noqa: F401
 from cityloop.programme import models as programme_models  # noqa: F401

@@ -37,6 +37,8 @@ def create_app() -> FastAPI:
     from cityloop.cases import open311
     from cityloop.cases import web as cases_web
     from cityloop.cases import web_indicators as cases_indicators_web
+    from cityloop.insight import api as insight_api
+    from cityloop.insight import web as insight_web
     from cityloop.livability import api as livability_api
     from cityloop.livability import web as livability_web
     from cityloop.org import api as org_api
@@ -71,6 +73,8 @@ def create_app() -> FastAPI:
     app.include_router(livability_web.router)
     app.include_router(resources_api.router)
     app.include_router(resources_web.router)
+    app.include_router(insight_api.router)
+    app.include_router(insight_web.router)
 
     static = Path(__file__).resolve().parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     mqtt_broker: str = "mqtt://127.0.0.1:1883"
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"
+    # Case intelligence: a suggested category at least this confident is pre-filled for the dispatcher;
+    # below it the case goes to manual triage. Hotspots look back this many days.
+    insight_prefill_confidence: float = 0.8
+    insight_hotspot_days: int = 180
     # Cases (一口响应). Tracking numbers read PREFIX-YEAR-NNNNNN.
     case_tracking_prefix: str = "JLP"
     # Attachments: "local" (files under case_storage_dir) or "memory" (tests).

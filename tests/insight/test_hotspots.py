@@ -139,3 +139,14 @@ def test_the_summary_is_a_member_title_and_ids_are_stable() -> None:
     assert first.summary in {r.title for r in reports} and first.members[0].startswith("s")
     assert first.hotspot_id == again.hotspot_id
     assert find_hotspots([]) == []
+
+
+def test_pair_keys_do_not_overflow_past_46k_reports() -> None:
+    import numpy as np
+
+    from cityloop.insight.hotspots import pair_keys
+
+    n = 100_000
+    rows, cols = np.array([99_998], dtype=np.int32), np.array([99_999], dtype=np.int32)
+    keys = pair_keys(rows, cols, n)
+    assert keys[0] > 0 and keys[0] // n == 99_998 and keys[0] % n == 99_999

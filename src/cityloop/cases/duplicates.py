@@ -1,7 +1,10 @@
-"""Duplicate reports (重复件): open cases of the same category, near in space and time.
+"""Duplicate reports (重复件): open cases of the same category, near in space and time, similar in text.
 
 Cases store their H3 cell (resolution 9, hexagons of ~174 m edge), so the candidates come from an index
 lookup on (category, cell ∈ k-ring) and only those few are measured exactly — never a scan of the table.
+Each candidate is scored on place (distance, same address), time (age within the window) and text
+(character-bigram overlap of the descriptions); a report that says nearly the same thing counts up to
+``TEXT_WIDEN``× the category's radius away, and the best-scored come first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from cityloop.cases.categories import Leaf
 from cityloop.cases.models import OPEN_SQL, Case, Category
 
 H3_RES = 9
+TEXT_WIDEN = 2  # a candidate this many radii away still counts when its text is this similar:
+TEXT_SIMILAR = 0.5
+TEXT_CHARS = 200
 _EARTH_M = 6_371_008.8
 
 
@@ -48,7 +54,16 @@ def nearby_cells(cell: str, radius_m: int) -> list[str]:
 
 # One statement for every intake (bound parameters; the cell list expands): built once.
 _NEARBY = (
-    select(Case.id, Case.tracking_no, Case.state, Case.lon, Case.lat, Case.reported_at)
+    select(
+        Case.id,
+        Case.tracking_no,
+        Case.state,
+        Case.lon,
+        Case.lat,
+        Case.reported_at,
+        Case.description,
+        Case.address,
+    )
     .where(
         Case.category_id == bindparam("category"),
         Case.h3_cell.in_(bindparam("cells", expanding=True)),
@@ -69,6 +84,19 @@ class Candidate:
     state: str
     distance_m: float
     reported_at: datetime
+    similarity: float = 0.0  # character-bigram Dice of the two descriptions (0 when either is empty)
+    score: float = 0.0  # place, time and text together, 0..1
+
+
+def bigrams(text: str) -> frozenset[str]:
+    t = "".join((text or "")[:TEXT_CHARS].split())
+    return frozenset(t[i : i + 2] for i in range(len(t) - 1))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return 2 * len(a & b) / (len(a) + len(b))
 
 
 def candidates(
@@ -81,13 +109,17 @@ def candidates(
     exclude_id: int | None = None,
     cell: str | None = None,
     limit: int = 10,
+    text: str = "",
+    address: str | None = None,
 ) -> list[Candidate]:
-    """Open, unmerged cases of ``category`` within its radius and time window, nearest first."""
+    """Open, unmerged cases of ``category`` within its time window and its radius (or ``TEXT_WIDEN``
+    radii when the text is nearly the same), best score first."""
     radius = category.duplicate_radius_m
     if radius <= 0 or category.duplicate_window_hours <= 0:
         return []
-    cells = nearby_cells(cell or cell_of(lon, lat), radius)
-    since = at - timedelta(hours=category.duplicate_window_hours)
+    window = timedelta(hours=category.duplicate_window_hours)
+    cells = nearby_cells(cell or cell_of(lon, lat), radius * TEXT_WIDEN)
+    since = at - window
     params = {
         "category": category.id,
         "cells": cells,
@@ -96,10 +128,23 @@ def candidates(
         "exclude": exclude_id or -1,
     }
     rows = session.execute(_NEARBY, params)
+    mine = bigrams(text)
+    place = (address or "").strip()
     found = []
     for row in rows:
         d = distance_m(lon, lat, row.lon, row.lat)
-        if d <= radius:
-            found.append(Candidate(row.id, row.tracking_no, row.state, round(d, 1), row.reported_at))
-    found.sort(key=lambda c: (c.distance_m, c.id))
+        if d > radius * TEXT_WIDEN:
+            continue
+        sim = similarity(mine, bigrams(row.description))
+        if d > radius and sim < TEXT_SIMILAR:
+            continue
+        same_address = bool(place) and place == (row.address or "").strip()
+        near = 1.0 if same_address else max(0.0, 1 - d / (radius * TEXT_WIDEN))
+        recent = max(0.0, 1 - (at - row.reported_at) / window)
+        text_part = sim if mine and row.description else 0.5
+        score = round(0.4 * near + 0.2 * recent + 0.4 * text_part, 3)
+        found.append(
+            Candidate(row.id, row.tracking_no, row.state, round(d, 1), row.reported_at, round(sim, 3), score)
+        )
+    found.sort(key=lambda c: (-c.score, c.distance_m, c.id))
     return found[:limit]

@@ -88,6 +88,8 @@ class DuplicateOut(BaseModel):
     state: str
     distance_m: float
     reported_at: ZonedDatetime
+    similarity: float = 0.0
+    score: float = 0.0
 
 
 class AttachmentOut(Out):

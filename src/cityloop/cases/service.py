@@ -38,6 +38,7 @@ from cityloop.core.db import is_postgresql
 from cityloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.core.geo import Datum, to_wgs84
 from cityloop.core.permissions import Principal, Role
+from cityloop.insight import intake as insight_intake
 
 __all__ = ["ActionInput", "allowed_actions", "apply_action"]
 
@@ -228,7 +229,16 @@ def prepare(
         if not located.inside:
             raise ValidationFailed("cases.error.outside_district", lon=lon, lat=lat, code="outside_district")
         cell = duplicates.cell_of(lon, lat)
-        dupes = duplicates.candidates(session, category=category, lon=lon, lat=lat, at=now(), cell=cell)
+        dupes = duplicates.candidates(
+            session,
+            category=category,
+            lon=lon,
+            lat=lat,
+            at=now(),
+            cell=cell,
+            text=report.description,
+            address=report.address,
+        )
     route = routing.route(session, category=category, located=located)
     return Prepared(
         actor, report, owner, idempotency_key, source, lon, lat, category, located, cell, route, dupes
@@ -313,6 +323,7 @@ def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
         entity_id=case.id,
         after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
     )
+    insight_intake.after_intake(session, case_id=case.id, text=values["description"])  # never raises
     return IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category)
 
 
@@ -381,6 +392,8 @@ def find_duplicates(session: Session, *, case: Case) -> list[duplicates.Candidat
         at=now(),
         exclude_id=case.id,
         cell=case.h3_cell,
+        text=case.description,
+        address=case.address,
     )
 
 

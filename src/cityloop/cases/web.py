@@ -36,6 +36,7 @@ from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, OptionalPrincipal, check_csrf, request_locale
 from cityloop.core.permissions import Principal, Role
+from cityloop.insight import service as insight
 from cityloop.org.models import Unit
 from cityloop.web.pages import PageUser, render, safe_next
 
@@ -330,6 +331,9 @@ def case_page(
         needs={n: _needs(case, n) for n in actions},
         units=handling_units(db) if "dispatch" in actions else [],
         tree=category_tree(db) if {"register", "dispatch"} & set(actions) else [],
+        insight=insight.case_suggestion(db, case_id=case.id)
+        if {"register", "dispatch"} & set(actions)
+        else None,
         duplicates=dupes,
         rating=rating,
         can_rate=can_rate,

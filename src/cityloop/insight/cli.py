@@ -29,34 +29,52 @@ _CATEGORIES_HELP = (
 @classifier_app.command("train")
 @cli_errors
 def train_cmd(
-    csv_file: Path = typer.Option(..., "--csv", help="labelled reports (CSV or Excel)"),
-    text: str = typer.Option(..., "--text", help=_TEXT_HELP),
-    label: str = typer.Option(..., "--label", help="column holding the category"),
     out: Path = typer.Option(..., "--out", help="model file to write"),
+    csv_file: Path = typer.Option(None, "--csv", help="labelled reports (CSV or Excel)"),
+    text: str = typer.Option(None, "--text", help=_TEXT_HELP),
+    label: str = typer.Option(None, "--label", help="column holding the category"),
     categories: Path = typer.Option(None, "--categories", help=_CATEGORIES_HELP),
     unlabelled: Path = typer.Option(
         None,
         "--unlabelled",
         help="more reports without labels (same text columns): vocabulary, self-training",
     ),
+    from_db: bool = typer.Option(
+        False, "--from-db", help="train on the database's closed cases (label: their category)"
+    ),
+    register: bool = typer.Option(False, "--register", help="also store it as a new version in the database"),
+    activate: bool = typer.Option(False, "--activate", help="… and make intake use it (implies --register)"),
 ) -> None:
-    """Train a classifier; rows with text but no label are used as unlabelled reports."""
+    """Train a classifier from a file (rows with text but no label count as unlabelled) or from the
+    database's closed cases; optionally store it as a model version."""
     from cityloop.insight import modelfile, textio
     from cityloop.insight.training import train
 
-    columns = textio.parse_columns(text)
-    table = textio.read_table(csv_file)
-    textio.require_text(table, columns)
-    textio.require_columns(table, [label])
-    if not any(v.strip() for v in table.column(label)):
-        raise _column_empty(table, label)
-    prior = _read_categories(categories) if categories else None
-    extra: list[tuple[str, ...]] = []
-    if unlabelled:
-        more = textio.read_table(unlabelled)
-        textio.require_text(more, columns)
-        extra = textio.text_fields(more, columns)
-    model = train(textio.text_fields(table, columns), table.column(label), unlabelled=extra, prior=prior)
+    if from_db == bool(csv_file):
+        raise ValidationFailed("insight.error.from_db_or_csv")
+    columns: list[str] = []
+    if from_db:
+        from cityloop.core.db import session_scope
+        from cityloop.insight import registry
+
+        with session_scope(write=False) as session:
+            model, _info = registry.train_from_db(session)
+    else:
+        if not text or not label:
+            raise ValidationFailed("insight.error.no_columns_named")
+        columns = textio.parse_columns(text)
+        table = textio.read_table(csv_file)
+        textio.require_text(table, columns)
+        textio.require_columns(table, [label])
+        if not any(v.strip() for v in table.column(label)):
+            raise _column_empty(table, label)
+        prior = _read_categories(categories) if categories else None
+        extra: list[tuple[str, ...]] = []
+        if unlabelled:
+            more = textio.read_table(unlabelled)
+            textio.require_text(more, columns)
+            extra = textio.text_fields(more, columns)
+        model = train(textio.text_fields(table, columns), table.column(label), unlabelled=extra, prior=prior)
     modelfile.save(model, out, fields=columns)
     t = model.training
     console.print(
@@ -68,6 +86,79 @@ def train_cmd(
     )
     if t["dropped_classes"]:
         console.print(f"left out (fewer than 2 examples): {t['dropped_classes']}", markup=False)
+    if register or activate:
+        _register(out, source="db:closed-cases" if from_db else f"csv:{csv_file.name}", activate=activate)
+
+
+def _register(path: Path, *, source: str, activate: bool) -> None:
+    from cityloop.core import audit
+    from cityloop.core.db import session_scope
+    from cityloop.insight import registry
+
+    with session_scope() as session:
+        row = registry.register(
+            session,
+            actor=audit.Actor("cli"),
+            data=path.read_bytes(),
+            source=source,
+            file_path=str(path.resolve()),
+            activate=activate,
+        )
+        version = row.version
+    state = "active" if activate else "not active"
+    console.print(f"stored as version {version} ({state})", markup=False, highlight=False)
+
+
+@classifier_app.command("register")
+@cli_errors
+def register_cmd(
+    model_file: Path = typer.Option(..., "--model", help="model file (from train or rules)"),
+    activate: bool = typer.Option(False, "--activate", help="make intake use it"),
+) -> None:
+    """Store a model file as a new version in the database (checked first: it must fit the categories)."""
+    from cityloop.insight import modelfile
+
+    modelfile.read_header(model_file)
+    _register(model_file, source=f"file:{model_file.name}", activate=activate)
+
+
+@classifier_app.command("activate")
+@cli_errors
+def activate_cmd(
+    version: int = typer.Argument(..., help="version to use at intake; 0 = keyword rules"),
+) -> None:
+    """Make a stored version the one intake uses (every process switches within seconds)."""
+    from cityloop.core import audit
+    from cityloop.core.db import session_scope
+    from cityloop.insight import registry
+
+    if version < 0:
+        raise ValidationFailed("insight.error.model_not_found", version=version)
+    with session_scope() as session:
+        registry.activate_version(session, actor=audit.Actor("cli"), version=version)
+    label = f"version {version}" if version else "keyword rules"
+    console.print(f"intake now uses {label}", markup=False, highlight=False)
+
+
+@classifier_app.command("models")
+@cli_errors
+def models_cmd() -> None:
+    """List the stored versions; the active one is marked with *."""
+    from cityloop.core.clock import isoformat
+    from cityloop.core.db import session_scope
+    from cityloop.insight import registry
+
+    with session_scope(write=False) as session:
+        rows = registry.list_models(session)
+        if not any(m.active for m in rows):
+            print("* 0  keyword rules from category names")
+        for m in rows:
+            f1 = (m.metrics or {}).get("cv_macro_f1")
+            f1_text = f"macro-F1 {f1:.3f}" if isinstance(f1, int | float) else ""
+            print(
+                f"{'*' if m.active else ' '} {m.version:<3d} {m.kind:<8s} {isoformat(m.trained_at)}  "
+                f"{m.source}  {len(m.classes)} classes  {f1_text}"
+            )
 
 
 @classifier_app.command("predict")

@@ -244,7 +244,9 @@ def _groups(ctx: _Context, order: np.ndarray) -> list[list[int]]:
     rows, cols, full = _candidate_pairs(ctx.vectors)
     extra_rows, extra_cols = _place_pairs(ctx, order)
     n = ctx.vectors.shape[0]
-    keys, first = np.unique(np.concatenate([rows * n + cols, extra_rows * n + extra_cols]), return_index=True)
+    keys, first = np.unique(
+        np.concatenate([pair_keys(rows, cols, n), pair_keys(extra_rows, extra_cols, n)]), return_index=True
+    )
     rows, cols = keys // n, keys % n
     known = np.concatenate([full, np.full(len(extra_rows), np.nan)])[first]
     missing = np.isnan(known)
@@ -252,6 +254,11 @@ def _groups(ctx: _Context, order: np.ndarray) -> list[list[int]]:
     sims, _ = ctx.similarity(rows, cols, known)
     keep = sims >= LINK_SIMILARITY
     return _linked(ctx, rows[keep], cols[keep], sims[keep], LINK_SIMILARITY)
+
+
+def pair_keys(rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    """One int64 key per pair: scipy hands out int32 indices, and row·n overflows them past ~46k reports."""
+    return rows.astype(np.int64) * n + cols.astype(np.int64)
 
 
 def _row_dots(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -96,6 +96,31 @@ def load(path: Path) -> Classifier:
             raise ValidationFailed("insight.error.model_broken", path=str(path), reason=str(exc)) from exc
 
 
+def loads(data: bytes, *, name: str = "model") -> Classifier:
+    """Load a model from its file's bytes (a model version kept in the database)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, TypeError) as exc:
+        raise ValidationFailed("insight.error.not_a_model", path=name) from exc
+    with zf:
+        header = _header(zf, Path(name))
+        try:
+            with zf.open(_ARRAYS) as fh, np.load(io.BytesIO(fh.read()), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            return _build(header, arrays)
+        except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+            raise ValidationFailed("insight.error.model_broken", path=name, reason=str(exc)) from exc
+
+
+def header_of(data: bytes, *, name: str = "model") -> dict[str, Any]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, TypeError) as exc:
+        raise ValidationFailed("insight.error.not_a_model", path=name) from exc
+    with zf:
+        return _header(zf, Path(name))
+
+
 def _open(path: Path) -> zipfile.ZipFile:
     path = Path(path)
     if not path.is_file():

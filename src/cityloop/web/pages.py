@@ -79,6 +79,12 @@ for _role in (Role.admin, Role.supervisor, Role.leader, Role.street):
         ("nav.buildings", "/resources/buildings"),
     ]
 
+# Case intelligence: hotspots for the district roles and the chain; classifier versions for the dispatch side.
+for _role in (Role.admin, Role.supervisor, Role.leader, Role.dispatcher, Role.department, Role.street):
+    HOME_LINKS[_role] += [("nav.insight_hotspots", "/insight/hotspots")]
+for _role in (Role.admin, Role.supervisor, Role.dispatcher):
+    HOME_LINKS[_role] += [("nav.insight_models", "/insight/models")]
+
 
 # The case loop (一口响应): reporting, the dispatcher's queue, units' inboxes, supervision.
 HOME_LINKS[Role.citizen][0:0] = [

@@ -28,6 +28,7 @@ JOB_MODULES: list[str] = [
     "cityloop.cases.jobs",
     "cityloop.programme.jobs",
     "cityloop.twin.jobs",
+    "cityloop.insight.jobs",
 ]
 
 
