@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
@@ -24,6 +26,7 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
         dependencies=[Depends(csrf_guard)],
+        lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
@@ -93,3 +96,23 @@ def create_app() -> FastAPI:
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     return app
+
+
+@asynccontextmanager
+async def _warm_caches_at_start(app: FastAPI) -> AsyncIterator[None]:
+    """Fill per-process caches in a thread without delaying start-up; a failure only costs the first
+    visitor time."""
+    import threading
+
+    def run() -> None:
+        from cityloop.core.db import session_scope
+        from cityloop.programme import battlemap
+
+        try:
+            with session_scope(write=False) as session:
+                battlemap.warm(session)
+        except Exception:  # never take the server down for a cache
+            log.exception("warming the caches failed")
+
+    threading.Thread(target=run, name="cityloop-warm", daemon=True).start()
+    yield

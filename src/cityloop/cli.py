@@ -6,6 +6,7 @@ Errors a user can fix print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -64,6 +65,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
     if get_settings().secret_key.startswith("change-me"):
         err_console.print("warning: CITYLOOP_SECRET_KEY is the demo default; set your own in production")
     console.print(f"cityloop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    os.environ.setdefault("CITYLOOP_WARM_CACHES", "1")  # each server process builds its caches at start
     uvicorn.run(
         "cityloop.app:create_app",
         factory=True,

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     base_tile_url: str = ""
     base_tile_attribution: str = ""
     # Requests larger than this are refused with 413 before the body is read.
+    # Build per-process caches (the battle map's chart summary) in a thread when the server starts;
+    # `cityloop serve` turns it on, tests leave it off.
+    warm_caches: bool = False
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 10 * 1_048_576
     # Failed sign-ins: after `login_max_failures` the account is locked for `login_lock_minutes`.

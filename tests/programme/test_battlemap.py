@@ -143,3 +143,13 @@ def test_chart_summary_matches_the_milestones_for_every_scope_and_follows_change
     assert sum(red_after["planned"]) == sum(red["planned"]) + len(task.milestones)
     supervisor = org.principal_for(org.get_user(db, username="supervisor"))
     assert [red_after["planned"], red_after["done"]] == _reference(db, supervisor, status="red")
+
+
+def test_warming_builds_the_chart_summary_before_the_first_visit(db) -> None:
+    from cityloop.programme import battlemap
+    from cityloop.programme.models import Programme
+
+    battlemap.clear_summaries()
+    assert battlemap.warm(db) == db.scalar(select(func.count()).select_from(Programme))
+    for programme in db.scalars(select(Programme)):
+        assert programme.id in battlemap._SUMMARIES
