@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -41,6 +42,7 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 — lives as long as the server; its stderr
 
     def start(self) -> None:
         from tests.conftest import ROOT
@@ -51,7 +53,7 @@ class Server:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 90  # generous: CI machines can be loaded
         while time.monotonic() < deadline:
@@ -61,7 +63,9 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("server did not start")
+        self.log.seek(0)
+        tail = self.log.read().decode(errors="replace")[-2000:]
+        raise RuntimeError(f"server did not start; its last words:\n{tail}")
 
     def kill(self) -> None:
         assert self.proc is not None
