@@ -117,3 +117,12 @@ def test_an_import_marks_its_months_dirty(db, month) -> None:  # noqa: F811
     clock.advance(minutes=5)
     assert rollup.split(db, march.first, march.last, march.start, march.end).months == (date(2031, 3, 1),)
     same(db, march)
+
+
+def test_the_worker_runs_the_rollup_job(db, month) -> None:  # noqa: F811
+    from cityloop.worker.runner import jobs, run_once
+
+    assert jobs()["cases.rollup"].every_seconds == 60
+    set_clock(FrozenClock(AFTER))
+    assert run_once({"cases.rollup"})["cases.rollup"] > 0
+    assert rollup.watermark(db) == AFTER - rollup.LAG
