@@ -109,7 +109,8 @@ def indicators_trend(
     principal.require(CASES_INDICATORS)
     w = ind.window(period=period, first=from_, last=to)
     bucket = trend or ("month" if w.period == "custom" else w.period)
-    rows = ind.trend(db, w=w, clause=ind.scope_clause(db, principal, unit), bucket=bucket)
+    units = ind.scope_units(db, principal, unit)
+    rows = ind.trend(db, w=w, clause=ind.units_clause(units), bucket=bucket, units=units)
     return {
         "from": w.first.isoformat(),
         "to": w.last.isoformat(),

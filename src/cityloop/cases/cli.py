@@ -133,6 +133,22 @@ def indicators_cmd(
         console.print(str(xlsx))
 
 
+@cases_app.command("rollup")
+@cli_errors
+def rollup_cmd(
+    full: bool = typer.Option(False, "--full", help="recompute every month, not only the changed ones"),
+) -> None:
+    """Bring the indicators' monthly roll-ups up to date now (the worker does it every minute)."""
+    from cityloop.cases import rollup
+    from cityloop.core.db import session_scope
+    from cityloop.core.migrate import ensure_current
+
+    ensure_current()
+    with session_scope() as session:
+        months = rollup.refresh(session, full=full)
+    console.print(f"{months} month(s) rolled up")
+
+
 open311_app = typer.Typer(help="Open311 GeoReport v2: api keys of reporting apps", no_args_is_help=True)
 keys_app = typer.Typer(help="api keys (only their hash is stored)", no_args_is_help=True)
 open311_app.add_typer(keys_app, name="keys")

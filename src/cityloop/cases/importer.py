@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from cityloop.cases import deadlines, routing
+from cityloop.cases import deadlines, rollup, routing
 from cityloop.cases.duplicates import H3_RES
 from cityloop.cases.models import Case, Category
 from cityloop.cases.scope import Actor
@@ -406,6 +406,8 @@ def import_rows(
         for r in checked:
             _finish(ctx, r)
         _number(session, checked)
+        # Their updated_at is historical: the roll-up job would not see them, so their months go dirty.
+        rollup.mark_dirty(session, [r["reported_at"] for r in checked])
         stats.ids.extend(_insert(session, ctx, checked, events=events))
         stats.count += len(checked)
         if progress:

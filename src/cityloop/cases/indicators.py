@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
-from cityloop.cases import routing
-from cityloop.cases.models import Case
+from cityloop.cases import rollup, routing
+from cityloop.cases.models import Case, CaseRollup
 from cityloop.cases.permissions import CASES_INDICATORS
 from cityloop.cases.states import ROLE_SCOPE, Scope
 from cityloop.core.clock import display_zone, now, to_display
@@ -262,22 +262,35 @@ def _subtree(a: routing.Areas, path: str) -> list[int]:
     return sorted(r.id for r in a.by_id.values() if r.path.startswith(path))
 
 
-def scope_clause(session: Session, principal: Principal | None, unit: str | None) -> ColumnElement[bool]:
-    """District-wide roles: everything; a unit's staff: cases whose responsible unit is in their subtree.
-    ``unit`` narrows to that unit's subtree (it must lie in the caller's)."""
+def scope_units(session: Session, principal: Principal | None, unit: str | None) -> list[list[int]]:
+    """The responsible units a caller may count, as id lists that all must hold (empty: everything).
+    District-wide roles: everything; a unit's staff: their subtree; ``unit`` narrows to that unit's
+    subtree (it must lie in the caller's)."""
     a = routing.areas(session)
-    clause: ColumnElement[bool] = true()
+    out: list[list[int]] = []
     if principal is not None:
         if principal.role not in roles_with(CASES_INDICATORS):
             raise Forbidden("cases.indicators.error.role", role=principal.role.value)
         if ROLE_SCOPE[principal.role] is not Scope.district:
-            clause = Case.unit_id.in_(_subtree(a, principal.scope_path))
+            out.append(_subtree(a, principal.scope_path))
     if unit:
         ref = a.by_code.get(unit)
         if ref is None or (principal is not None and not principal.sees_path(ref.path)):
             raise NotFound("cases.indicators.error.unit", unit=unit)
-        clause = and_(clause, Case.unit_id.in_(_subtree(a, ref.path)))
+        out.append(_subtree(a, ref.path))
+    return out
+
+
+def units_clause(units: list[list[int]], column: Any = Case.unit_id) -> ColumnElement[bool]:
+    clause: ColumnElement[bool] = true()
+    for ids in units:
+        clause = and_(clause, column.in_(ids))
     return clause
+
+
+def scope_clause(session: Session, principal: Principal | None, unit: str | None) -> ColumnElement[bool]:
+    """``scope_units`` as a condition on ``cases.unit_id``."""
+    return units_clause(scope_units(session, principal, unit))
 
 
 @dataclass
@@ -305,13 +318,23 @@ class Result:
     computed_at: datetime
 
 
-def _base(w: Window, clause: ColumnElement[bool], *lead: Any) -> Select[Any]:
+def _base(
+    w: Window,
+    clause: ColumnElement[bool],
+    *lead: Any,
+    ranges: tuple[tuple[datetime, datetime], ...] | None = None,
+) -> Select[Any]:
     at = now()
-    return (
-        select(*lead, *count_columns(at))
-        .where(Case.reported_at >= w.start, Case.reported_at < w.end)
-        .where(clause)
-    )
+    spans = ranges if ranges is not None else ((w.start, w.end),)
+    when = or_(*(and_(Case.reported_at >= a, Case.reported_at < b) for a, b in spans))
+    return select(*lead, *count_columns(at)).where(when).where(clause)
+
+
+def _split(session: Session, w: Window, units: list[list[int]] | None) -> rollup.Split:
+    """Roll-ups are read only when the caller's scope is given as unit ids (``units``)."""
+    if units is None:
+        return rollup.Split((), ((w.start, w.end),))
+    return rollup.split(session, w.first, w.last, w.start, w.end)
 
 
 def _check_group(group_by: str) -> None:
@@ -322,12 +345,18 @@ def _check_group(group_by: str) -> None:
 
 
 def grouped_many(
-    session: Session, *, w: Window, clause: ColumnElement[bool], group_bys: tuple[str, ...]
+    session: Session,
+    *,
+    w: Window,
+    clause: ColumnElement[bool],
+    group_bys: tuple[str, ...],
+    units: list[list[int]] | None = None,
 ) -> dict[str, list[Row]]:
     """Counts per responsible unit (``unit``) and/or per street/town of the case's place (``street``).
 
     One scan whatever the number of groupings: the query groups by every asked key together and the
-    (few hundred) combinations are summed per grouping here."""
+    (few hundred) combinations are summed per grouping here. With ``units`` (the scope as unit ids), whole
+    past months come from the roll-ups (cases/rollup.py) and only the rest is scanned."""
     for g in group_bys:
         _check_group(g)
     cols = {"unit": Case.unit_id, "street": Case.street_id}
@@ -336,11 +365,23 @@ def grouped_many(
     keys = [(cols[g] + 0).label(f"grp_{g}") for g in group_bys]
     sums: dict[str, dict[int | None, Counts]] = {g: {} for g in group_bys}
     n = len(keys)
-    for r in session.execute(_base(w, clause, *keys).group_by(*keys)):
-        counts = _counts(r, n)
-        for i, g in enumerate(group_bys):
-            into = sums[g].setdefault(r[i], Counts())
-            into.add(counts)
+    part = _split(session, w, units)
+    results: list[Any] = []
+    if part.live:
+        results.append(session.execute(_base(w, clause, *keys, ranges=part.live).group_by(*keys)))
+    if part.months:
+        rcols = {"unit": CaseRollup.unit_id, "street": CaseRollup.street_id}
+        rkeys = [rcols[g] for g in group_bys]
+        stmt = rollup.summed(session, part.months, *rkeys).where(
+            units_clause(units or [], CaseRollup.unit_id)
+        )
+        results.append(session.execute(stmt.group_by(*rkeys)))
+    for result in results:
+        for r in result:
+            counts = _counts(r, n)
+            for i, g in enumerate(group_bys):
+                into = sums[g].setdefault(r[i], Counts())
+                into.add(counts)
     a = routing.areas(session)
     out: dict[str, list[Row]] = {}
     for g, by_id in sums.items():
@@ -359,17 +400,34 @@ def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_b
 
 
 def trend(
-    session: Session, *, w: Window, clause: ColumnElement[bool], bucket: str
+    session: Session,
+    *,
+    w: Window,
+    clause: ColumnElement[bool],
+    bucket: str,
+    units: list[list[int]] | None = None,
 ) -> list[tuple[Bucket, Counts]]:
-    """Total counts per day/week/month of the window: one query, grouped by a CASE over the boundaries."""
+    """Total counts per day/week/month of the window: one query, grouped by a CASE over the boundaries.
+    Monthly buckets with ``units`` (the scope as unit ids) read whole past months from the roll-ups."""
     parts = buckets(w, bucket)
-    if len(parts) == 1:
-        row = session.execute(_base(w, clause)).one()
-        return [(parts[0], _counts(row, 0))]
-    which = case(
-        *((Case.reported_at < p.end, literal(i)) for i, p in enumerate(parts[:-1])), else_=len(parts) - 1
-    )
-    found = {int(r[0]): _counts(r, 1) for r in session.execute(_base(w, clause, which).group_by(which))}
+    part = _split(session, w, units if bucket == "month" else None)
+    found: dict[int, Counts] = {}
+    if part.live and len(parts) == 1:
+        found[0] = _counts(session.execute(_base(w, clause, ranges=part.live)).one(), 0)
+    elif part.live:
+        which = case(
+            *((Case.reported_at < p.end, literal(i)) for i, p in enumerate(parts[:-1])),
+            else_=len(parts) - 1,
+        )
+        for r in session.execute(_base(w, clause, which, ranges=part.live).group_by(which)):
+            found[int(r[0])] = _counts(r, 1)
+    if part.months:
+        index = {p.first: i for i, p in enumerate(parts)}
+        stmt = rollup.summed(session, part.months, CaseRollup.month).where(
+            units_clause(units or [], CaseRollup.unit_id)
+        )
+        for r in session.execute(stmt.group_by(CaseRollup.month)):
+            found.setdefault(index[r[0]], Counts()).add(_counts(r, 1))
     return [(p, found.get(i, Counts())) for i, p in enumerate(parts)]
 
 
@@ -385,8 +443,9 @@ def compute_many(
 ) -> dict[str, Result]:
     """Indicators per group for the window, the total (the groups summed) and a trend per bucket, for
     each grouping asked (one scan for all of them, one more for a trend of several steps)."""
-    clause = scope_clause(session, principal, unit)
-    by = grouped_many(session, w=w, clause=clause, group_bys=group_bys)
+    units = scope_units(session, principal, unit)
+    clause = units_clause(units)
+    by = grouped_many(session, w=w, clause=clause, group_bys=group_bys, units=units)
     bucket = trend_bucket or ("month" if w.period == "custom" else w.period)
     total = Row("total", "", None)
     for r in by[group_bys[0]]:
@@ -397,7 +456,7 @@ def compute_many(
         if len(parts) == 1:  # one step is the whole window: the total is the trend, no second scan
             series = [(parts[0], replace(total.counts))]
         else:
-            series = trend(session, w=w, clause=clause, bucket=bucket)
+            series = trend(session, w=w, clause=clause, bucket=bucket, units=units)
     at = now()
     return {
         g: Result(

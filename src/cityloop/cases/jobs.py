@@ -155,3 +155,11 @@ def deadlines_job(session: Session) -> int:
 @job("cases.notifications", every_seconds=10)
 def notifications_job(session: Session) -> int:
     return notify.deliver(session)
+
+
+@job("cases.rollup", every_seconds=60)
+def indicator_rollups(session: Session) -> int:
+    """Recompute the indicator roll-ups of the months whose cases changed (cases/rollup.py)."""
+    from cityloop.cases import rollup
+
+    return rollup.refresh(session)

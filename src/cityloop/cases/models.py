@@ -7,11 +7,12 @@ markers), so indicators are plain aggregates and the worker is idempotent across
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -142,7 +143,8 @@ class Case(IdMixin, Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+    # Indexed: the indicators' roll-up job and its readers look for cases changed since a watermark.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     category: Mapped[Category] = relationship(lazy="joined")
@@ -314,3 +316,63 @@ class Open311Key(IdMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- indicator roll-ups (cases/rollup.py) -----------------------------------------------------------------
+
+
+class CaseRollup(IdMixin, Base):
+    """Exact monthly counters of the indicators per (month of ``reported_at`` in the display zone,
+    responsible unit, street/town): the very ``Counts`` of cases/indicators.py, kept by the worker."""
+
+    __tablename__ = "case_rollups"
+    __table_args__ = (Index("ix_case_rollups_month", "month", "unit_id", "street_id"),)
+
+    month: Mapped[date] = mapped_column(Date)  # first day of the month (display zone)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    street_id: Mapped[int | None] = mapped_column(Integer)
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    voided: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    reworked: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    basically_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    dissatisfied: Mapped[int] = mapped_column(Integer, default=0)
+    hotline: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_due: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_responded: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_registered: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_closed: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_rated: Mapped[int] = mapped_column(Integer, default=0)
+    hotline_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    # 12345 tickets not answered whose response deadline was still ahead when the month was rolled up:
+    # they become "due" (hotline_due) by the clock alone, without the case changing.
+    hotline_pending: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseRollupMonth(Base):
+    """One row per rolled-up month: when, whether something outside the case rows (an import) made it
+    dirty, and until when its pending 12345 tickets keep it from being served."""
+
+    __tablename__ = "case_rollup_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dirty_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pending_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CaseRollupMark(Base):
+    """The roll-up job's durable watermark: every case with ``updated_at`` ≤ ``at`` is in the roll-ups."""
+
+    __tablename__ = "case_rollup_marks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
