@@ -47,6 +47,7 @@ PLACE_BONUS = 0.2  # added to the problem words' similarity when two reports nam
 GROUP_SIMILARITY = 0.30  # average cosine that keeps a linked group together
 DISTINCTIVE_SHARE = 0.01  # a bigram in at most 1 % of reports (and at least ...) is distinctive
 DISTINCTIVE_MIN = 30
+DISTINCTIVE_MAX = 120  # …and in at most this many: pairs grow with the square of a bigram's reports
 _AREAS = ("街道", "镇", "乡")
 CONFLICT_DISTANCE = 1000.0
 AREA_SHARE = 0.05
@@ -330,7 +331,7 @@ def _candidate_pairs(vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np
     """
     n = vectors.shape[0]
     df = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    cap = max(DISTINCTIVE_MIN, int(DISTINCTIVE_SHARE * n))
+    cap = max(DISTINCTIVE_MIN, min(int(DISTINCTIVE_SHARE * n), DISTINCTIVE_MAX))
     distinctive = sp.csr_matrix(vectors[:, np.flatnonzero((df >= 2) & (df <= cap))])
     at_t = distinctive.T.tocsr()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
