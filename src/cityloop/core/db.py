@@ -7,6 +7,9 @@ request or the worker job that opened the session commits.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -70,7 +73,51 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Commits never wait for a checkpoint in a server (see ``start_wal_checkpointer``); elsewhere (CLI,
+    # worker) the WAL is folded back at 40 MB instead of 4 MB: fewer, larger fsyncs for bulk loads.
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
+
+
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+_checkpointers: set[str] = set()
+_checkpointers_lock = threading.Lock()
+
+
+def start_wal_checkpointer(url: str, interval: float = 0.25) -> bool:
+    """Fold a SQLite file's WAL back into the database from a background thread, every ``interval`` s.
+
+    SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, and it fsyncs the
+    database file while that writer still holds the write lock: on this machine's disk 25–40 ms, the
+    whole p99 budget of a report. A PASSIVE checkpoint here does the same work beside the writers
+    without blocking them, so the automatic one never triggers in a busy server. Started once per file
+    per process (the server calls it); returns whether it started one now.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return False
+    path = str(Path(parsed.database).resolve())
+    with _checkpointers_lock:
+        if path in _checkpointers:
+            return False
+        _checkpointers.add(path)
+
+    def run() -> None:
+        conn = sqlite3.connect(path, timeout=1, isolation_level=None, check_same_thread=False)
+        try:
+            while Path(path).exists():
+                time.sleep(interval)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    continue  # busy or being replaced: next round
+        finally:
+            conn.close()
+            with _checkpointers_lock:
+                _checkpointers.discard(path)
+
+    threading.Thread(target=run, name=f"wal-checkpoint:{Path(path).name}", daemon=True).start()
+    return True
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -64,7 +64,9 @@ def optional_principal(request: Request, db: Annotated[Session, Depends(get_db)]
     token = _bearer(request)
     principal: Principal | None = None
     if token:
-        principal = org.principal_for(org.user_for_token(db, token=token))
+        from cityloop.core import authcache
+
+        principal = authcache.principal_for_token(db, token=token)
     else:
         uid = request.session.get(SESSION_USER) if "session" in request.scope else None
         if uid is not None:
@@ -260,7 +262,12 @@ class SQLiteWriteGate:
 
         self.app = app
         self.gate = asyncio.Semaphore(limit)
-        self.enabled = get_settings().database_url.startswith("sqlite")
+        url = get_settings().database_url
+        self.enabled = url.startswith("sqlite")
+        if self.enabled:
+            from cityloop.core.db import start_wal_checkpointer
+
+            start_wal_checkpointer(url)  # commits must not pay for checkpoints either
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.enabled or scope["type"] != "http" or scope.get("method") in SAFE_METHODS:
