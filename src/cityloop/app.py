@@ -79,3 +79,18 @@ def create_app() -> FastAPI:
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     return app
+
+
+def create_server_app() -> FastAPI:
+    """The app as ``cityloop serve`` runs it: ``create_app`` with everything built so far frozen for the GC.
+
+    Modules, routes, models and caches live as long as the process; a full collection walking them took
+    0.4–0.9 s on the reference machine (all of it a pause of every request in flight). ``gc.freeze``
+    moves them out of the collector's sight, so the collections that remain only see request garbage.
+    """
+    import gc
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app

@@ -65,7 +65,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
         err_console.print("warning: CITYLOOP_SECRET_KEY is the demo default; set your own in production")
     console.print(f"cityloop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
-        "cityloop.app:create_app",
+        "cityloop.app:create_server_app",
         factory=True,
         host=host,
         port=port,

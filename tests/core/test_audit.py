@@ -76,7 +76,9 @@ def test_concurrent_appends_never_fork_the_chain(live_db: str) -> None:
             for i in range(15):
                 s = new_session(live_db, write=True)
                 try:
-                    audit.record(s, actor=audit.Actor(f"t{n}"), action="test.append", entity_type="t", entity_id=i)
+                    audit.record(
+                        s, actor=audit.Actor(f"t{n}"), action="test.append", entity_type="t", entity_id=i
+                    )
                     if i % 5 == 4:
                         s.rollback()  # leaves a stale tail hint behind in this process
                     else:
