@@ -123,12 +123,12 @@ _FIND_KEY = select(_KEYS.c.case_id, _KEYS.c.request_hash).where(
 )
 
 
-def find_idempotent(session: Session, *, owner: str, key: str) -> Row[Any] | None:
+def find_idempotent(session: Session, *, owner: str, key: str) -> Row[Any, Any] | None:
     """The case a key already stands for: a row with ``case_id`` and ``request_hash``, or None."""
     return session.execute(_FIND_KEY, {"owner": owner, "key": key}).first()
 
 
-def replay(session: Session, row: Row[Any], report: NewCase) -> IntakeResult:
+def replay(session: Session, row: Row[Any, Any], report: NewCase) -> IntakeResult:
     if row.request_hash != _request_hash(report):
         raise Conflict("cases.error.idempotency_mismatch", code="idempotency_key_reused")
     case = session.get(Case, row.case_id)

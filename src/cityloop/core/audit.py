@@ -106,8 +106,8 @@ class Actor:
     user_id: int | None = None
 
 
-_COLUMNS = ("id", "at", "actor_user_id", "actor", "action", "entity_type", "entity_id", "before", "after")
-_COLUMNS += ("prev_hash", "hash", "note")
+_COLUMNS: tuple[str, ...] = ("id", "at", "actor_user_id", "actor", "action", "entity_type", "entity_id")
+_COLUMNS += ("before", "after", "prev_hash", "hash", "note")
 _TAIL = select(AuditRecord.id, AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1)
 # Per database: the last link this process appended or read. Only a hint — the append checks it.
 _tails: dict[str, tuple[int, str]] = {}
