@@ -4,8 +4,10 @@ Each record stores the SHA-256 of its own canonical content plus the previous re
 editing or deleting any row breaks the chain at that point; ``cityloop audit verify`` walks it and
 names the first broken link. The chain never forks: a record's id is always its predecessor's id + 1 and
 it is inserted only if that predecessor is still the committed tail, so two appends after the same tail
-collide on the primary key and the loser re-reads the tail (see ``_append_statement``). No table or
-advisory lock is taken; on SQLite the database's single writer serialises appends anyway.
+collide on the primary key and the loser re-reads the tail (see ``_append_statement``). On PostgreSQL
+appenders also queue on a transaction-scoped advisory lock, so that many concurrent writers wait their turn
+instead of colliding and retrying together; the tail is re-read only when the hint is stale. On SQLite the
+database's single writer serialises appends anyway.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, Table, Text, bindparam, func, inspect, select
+from sqlalchemy import ForeignKey, Index, String, Table, Text, bindparam, func, inspect, select, text
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -108,6 +110,8 @@ class Actor:
 
 _COLUMNS: tuple[str, ...] = ("id", "at", "actor_user_id", "actor", "action", "entity_type", "entity_id")
 _COLUMNS += ("before", "after", "prev_hash", "hash", "note")
+_ADVISORY_KEY = 7_317_001  # arbitrary constant: "the audit chain" lock on PostgreSQL
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _TAIL = select(AuditRecord.id, AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1)
 # Per database: the last link this process appended or read. Only a hint — the append checks it.
 _tails: dict[str, tuple[int, str]] = {}
@@ -181,6 +185,11 @@ def record(
         after=jsonable(after),
         note=note,
     )
+    if dialect_name == "postgresql":
+        # Queue appenders in the database's lock queue (first come, first served) instead of letting them
+        # all collide on the next id and retry together. Under the lock the hint is normally right, so
+        # the append is this one statement plus the insert — no re-read of the tail.
+        session.execute(_LOCK, {"k": _ADVISORY_KEY})
     tail = _tails.get(url)
     for _attempt in range(1000):
         if tail is None:
