@@ -101,6 +101,12 @@ def main() -> int:
         "--seconds", type=float, default=float(os.environ.get("CITYLOOP_BENCH_SECONDS", "60"))
     )
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("CITYLOOP_BENCH_WORKERS", "1")),
+        help="server processes (`cityloop serve --workers N`)",
+    )
     args = parser.parse_args()
     url = database(args.db, "intake")
     print(f"database: {args.db} (fresh, demo district seeded)", flush=True)
@@ -109,7 +115,7 @@ def main() -> int:
     lons, lats = grid_points(url, 5000)
     points = list(zip(lons.tolist(), lats.tolist(), strict=True))
     port = free_port()
-    server = start_server(url, port)
+    server = start_server(url, port, workers=args.workers)
     try:
         result = asyncio.run(drive(port, auth, points, args.seconds, args.clients))
     finally:
@@ -117,6 +123,7 @@ def main() -> int:
         server.wait(timeout=30)
     lat = result["latencies"]
     rate = len(lat) / result["seconds"]
+    print(f"server workers: {args.workers}")
     print(f"clients: {args.clients}, measured: {result['seconds']:.0f} s after warm-up")
     print(f"cases created: {len(lat)}  errors: {result['errors'] or 'none'}")
     print(f"sustained: {rate:.0f} cases/s")

@@ -116,3 +116,18 @@ async def _warm_caches_at_start(app: FastAPI) -> AsyncIterator[None]:
 
     threading.Thread(target=run, name="cityloop-warm", daemon=True).start()
     yield
+
+
+def create_server_app() -> FastAPI:
+    """The app as ``cityloop serve`` runs it: ``create_app`` with everything built so far frozen for the GC.
+
+    Modules, routes, models and caches live as long as the process; a full collection walking them took
+    0.4–0.9 s on the reference machine (all of it a pause of every request in flight). ``gc.freeze``
+    moves them out of the collector's sight, so the collections that remain only see request garbage.
+    """
+    import gc
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app

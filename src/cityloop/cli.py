@@ -67,7 +67,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
     console.print(f"cityloop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     os.environ.setdefault("CITYLOOP_WARM_CACHES", "1")  # each server process builds its caches at start
     uvicorn.run(
-        "cityloop.app:create_app",
+        "cityloop.app:create_server_app",
         factory=True,
         host=host,
         port=port,

@@ -110,3 +110,67 @@ def test_one_bad_row_stops_the_import_and_saves_nothing(db, tmp_path) -> None:
     assert (_count(db), _count(db, CaseEvent)) == before
     r = runner.invoke(app, ["cases", "import", str(tmp_path / "nope.csv")])
     assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_every_bad_row_is_listed_by_line_and_nothing_is_saved(db, tmp_path) -> None:
+    lon, lat = point_in(db, f"{YJP}-C1-G1")
+    good = {"category": "SJ0102", "lon": lon, "lat": lat, "reported_at": "2026-03-01T08:00:00+08:00"}
+    rows = [good, {**good, "category": "SJ9999"}, good, {**good, "lon": OUTSIDE[0], "lat": OUTSIDE[1]}]
+    rows += [good] * 3 + [{**good, "state": "closed"}]
+    f = tmp_path / "bad.csv"
+    _write(f, rows)
+    before = (_count(db), _count(db, CaseEvent))
+    r = runner.invoke(app, ["cases", "import", str(f), "--batch", "100"])
+    assert r.exit_code == 2, r.output
+    out = " ".join(r.output.split())
+    assert "3 CSV lines are wrong" in out
+    assert "3: unknown category" in out and "5: (" in out and "9: state closed needs closed_at" in out
+    assert (_count(db), _count(db, CaseEvent)) == before
+
+
+def test_a_tracking_number_already_taken_is_a_bad_row(db, tmp_path) -> None:
+    lon, lat = point_in(db, f"{YJP}-C1-G1")
+    taken = db.execute(select(Case.tracking_no).limit(1)).scalar_one()
+    row = {"category": "SJ0102", "lon": lon, "lat": lat, "reported_at": "2026-03-01T08:00:00+08:00"}
+    f = tmp_path / "dup.csv"
+    with f.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[*row, "tracking_no"])
+        w.writeheader()
+        w.writerow({**row, "tracking_no": "X-1"})
+        w.writerow({**row, "tracking_no": "X-1"})
+        w.writerow({**row, "tracking_no": taken})
+    before = _count(db)
+    r = runner.invoke(app, ["cases", "import", str(f)])
+    assert r.exit_code == 2
+    out = " ".join(r.output.split())
+    assert (
+        "2 CSV lines are wrong" in out
+        and "3: tracking number X-1" in out
+        and f"4: tracking number {taken}" in out
+    )
+    assert _count(db) == before
+
+
+def test_a_large_sqlite_load_rebuilds_the_indexes_once(db, tmp_path, monkeypatch) -> None:
+    from cityloop.cases import importer
+
+    monkeypatch.setattr(importer, "DEFER_INDEXES_FROM", 1)
+    lon, lat = point_in(db, f"{YJP}-C1-G1")
+    good = {"category": "SJ0102", "lon": lon, "lat": lat, "reported_at": "2026-03-01T08:00:00+08:00"}
+    f = tmp_path / "big.csv"
+    _write(f, [good] * 2000)  # more than half the seeded table, so the rebuild applies on SQLite
+    names = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' ORDER BY name"
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    before_idx = db.connection().exec_driver_sql(names).scalars().all() if sqlite else None
+    before = _count(db)
+    r = runner.invoke(app, ["cases", "import", str(f)])
+    assert r.exit_code == 0, r.output
+    assert _count(db) == before + 2000
+    if sqlite:
+        assert db.connection().exec_driver_sql(names).scalars().all() == before_idx
+    bad = tmp_path / "bad.csv"
+    _write(bad, [good] * 2000 + [{**good, "category": "SJ9999"}])
+    r = runner.invoke(app, ["cases", "import", str(bad)])
+    assert r.exit_code == 2 and _count(db) == before + 2000
+    if sqlite:
+        assert db.connection().exec_driver_sql(names).scalars().all() == before_idx

@@ -51,3 +51,52 @@ def test_cli_audit_verify_exits_1_on_a_broken_chain(db) -> None:
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1
     assert f"record {first}" in broken.output
+
+
+def test_concurrent_appends_never_fork_the_chain(live_db: str) -> None:
+    """Writers in parallel threads (some rolling back) leave one intact chain holding every commit."""
+    import threading
+
+    from sqlalchemy import func
+
+    from cityloop.core.db import new_session
+
+    def count() -> int:
+        s = new_session(live_db)
+        try:
+            return int(s.execute(select(func.count(audit.AuditRecord.id))).scalar_one())
+        finally:
+            s.close()
+
+    before = count()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                s = new_session(live_db, write=True)
+                try:
+                    audit.record(
+                        s, actor=audit.Actor(f"t{n}"), action="test.append", entity_type="t", entity_id=i
+                    )
+                    if i % 5 == 4:
+                        s.rollback()  # leaves a stale tail hint behind in this process
+                    else:
+                        s.commit()
+                finally:
+                    s.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert count() == before + 6 * 12
+    s = new_session(live_db)
+    try:
+        assert audit.verify(s).ok
+    finally:
+        s.close()

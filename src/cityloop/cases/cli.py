@@ -30,6 +30,8 @@ def import_cases(
     if not file.is_file():
         raise fail(f"file not found: {file}")
     ensure_current()
+    with file.open("rb") as fh:  # the row count lets a large SQLite load build its indexes once
+        expected = max(0, sum(1 for _ in fh) - 1)
     columns = (
         TextColumn("importing"),
         BarColumn(),
@@ -45,6 +47,7 @@ def import_cases(
             label=file.name,
             batch=batch,
             progress=lambda n: bar.advance(task, n),
+            expected=expected,
         )
     console.print(translate("cases.import.done", "en", count=f"{stats.count:,}", rate=f"{stats.rate:,.0f}"))
 

@@ -72,6 +72,10 @@ _NEARBY = (
         text(f"cases.{OPEN_SQL}"),  # literal, to match the partial index on open cases
         Case.parent_id.is_(None),
         Case.id != bindparam("exclude"),
+        # The radius's bounding box, so only the few real neighbours come back to Python: the k-ring of
+        # cells is several times the circle's area, and a busy area has hundreds of open cases in it.
+        Case.lon.between(bindparam("west"), bindparam("east")),
+        Case.lat.between(bindparam("south"), bindparam("north")),
     )
     .limit(500)
 )
@@ -118,14 +122,21 @@ def candidates(
     if radius <= 0 or category.duplicate_window_hours <= 0:
         return []
     window = timedelta(hours=category.duplicate_window_hours)
-    cells = nearby_cells(cell or cell_of(lon, lat), radius * TEXT_WIDEN)
+    reach = radius * TEXT_WIDEN  # nearly the same text counts further away
+    cells = nearby_cells(cell or cell_of(lon, lat), reach)
     since = at - window
+    dlat = math.degrees(reach / _EARTH_M) * 1.01  # 1 % slack: the exact check follows
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
     params = {
         "category": category.id,
         "cells": cells,
         "since": since,
         "until": at,
         "exclude": exclude_id or -1,
+        "west": lon - dlon,
+        "east": lon + dlon,
+        "south": lat - dlat,
+        "north": lat + dlat,
     }
     rows = session.execute(_NEARBY, params)
     mine = bigrams(text)

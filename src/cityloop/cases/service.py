@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -113,20 +113,23 @@ def owner_for(actor: Actor) -> str:
 
 
 def _request_hash(report: NewCase) -> str:
-    body = json.dumps(asdict(report), sort_keys=True, ensure_ascii=False, default=str)
+    # ``vars`` instead of ``asdict``: the same keys and values, without asdict's deep copy.
+    body = json.dumps(vars(report), sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-_FIND_KEY = select(IdempotencyKey).where(
-    IdempotencyKey.owner == bindparam("owner"), IdempotencyKey.key == bindparam("key")
+# Plain columns, not the entity: on the hot path an ORM row costs more than the query itself.
+_FIND_KEY = select(_KEYS.c.case_id, _KEYS.c.request_hash).where(
+    _KEYS.c.owner == bindparam("owner"), _KEYS.c.key == bindparam("key")
 )
 
 
-def find_idempotent(session: Session, *, owner: str, key: str) -> IdempotencyKey | None:
-    return session.execute(_FIND_KEY, {"owner": owner, "key": key}).scalar_one_or_none()
+def find_idempotent(session: Session, *, owner: str, key: str) -> Row[Any, Any] | None:
+    """The case a key already stands for: a row with ``case_id`` and ``request_hash``, or None."""
+    return session.execute(_FIND_KEY, {"owner": owner, "key": key}).first()
 
 
-def replay(session: Session, row: IdempotencyKey, report: NewCase) -> IntakeResult:
+def replay(session: Session, row: Row[Any, Any], report: NewCase) -> IntakeResult:
     if row.request_hash != _request_hash(report):
         raise Conflict("cases.error.idempotency_mismatch", code="idempotency_key_reused")
     case = session.get(Case, row.case_id)
@@ -135,11 +138,12 @@ def replay(session: Session, row: IdempotencyKey, report: NewCase) -> IntakeResu
 
 
 def _counter_upsert(dialect: Any) -> Any:
-    # Built once per dialect: on the hot path, building the statement costs more than running it.
-    stmt = dialect.insert(CaseCounter).values(year=bindparam("year"), last=bindparam("count"))
+    # Built once per dialect, on the table (a Core statement: no ORM bulk-insert machinery per call).
+    table = cast(Table, CaseCounter.__table__)
+    stmt = dialect.insert(table).values(year=bindparam("year"), last=bindparam("count"))
     return stmt.on_conflict_do_update(
-        index_elements=[CaseCounter.year], set_={"last": CaseCounter.last + bindparam("count")}
-    ).returning(CaseCounter.last)
+        index_elements=[table.c.year], set_={"last": table.c.last + bindparam("count")}
+    ).returning(table.c.last)
 
 
 _UPSERT = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_upsert(sqlite)}

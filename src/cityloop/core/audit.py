@@ -2,9 +2,12 @@
 
 Each record stores the SHA-256 of its own canonical content plus the previous record's hash, so
 editing or deleting any row breaks the chain at that point; ``cityloop audit verify`` walks it and
-names the first broken link. Appends are serialised so the chain never forks: on PostgreSQL with a
-transaction-scoped advisory lock, on SQLite by the database's single writer (write sessions begin
-IMMEDIATE, see ``core.db``).
+names the first broken link. The chain never forks: a record's id is always its predecessor's id + 1 and
+it is inserted only if that predecessor is still the committed tail, so two appends after the same tail
+collide on the primary key and the loser re-reads the tail (see ``_append_statement``). On PostgreSQL
+appenders also queue on a transaction-scoped advisory lock, so that many concurrent writers wait their turn
+instead of colliding and retrying together; the tail is re-read only when the hint is stale. On SQLite the
+database's single writer serialises appends anyway.
 """
 
 from __future__ import annotations
@@ -15,17 +18,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, Text, inspect, select, text
+from sqlalchemy import ForeignKey, Index, String, Table, Text, bindparam, func, inspect, select, text
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cityloop.core.clock import now
-from cityloop.core.db import Base, BigId, JSONDoc, UTCDateTime, is_postgresql
+from cityloop.core.db import Base, BigId, JSONDoc, UTCDateTime
 from cityloop.core.permissions import Principal
 
 GENESIS = "0" * 64
-_ADVISORY_KEY = 7_317_001  # arbitrary constant: "the audit chain" lock on PostgreSQL
 _NEVER_LOGGED = {"password_hash"}
 
 
@@ -104,6 +108,43 @@ class Actor:
     user_id: int | None = None
 
 
+_COLUMNS: tuple[str, ...] = ("id", "at", "actor_user_id", "actor", "action", "entity_type", "entity_id")
+_COLUMNS += ("before", "after", "prev_hash", "hash", "note")
+_ADVISORY_KEY = 7_317_001  # arbitrary constant: "the audit chain" lock on PostgreSQL
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_TAIL = select(AuditRecord.id, AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1)
+# Per database: the last link this process appended or read. Only a hint — the append checks it.
+_tails: dict[str, tuple[int, str]] = {}
+
+
+def _append_statement(dialect_name: str) -> Any:
+    """INSERT one record only if the chain's committed tail is still the one it links to.
+
+    ``INSERT … SELECT :values WHERE <tail hash> = :prev_hash ON CONFLICT (id) DO NOTHING RETURNING id``:
+    the id is always the tail's id + 1, so two appends after the same tail collide on the primary key;
+    the second waits for the first to commit (PostgreSQL) and then inserts nothing, re-reads the tail
+    and tries again. No fork is possible and no lock is held beyond the row itself.
+    """
+    table = cast(Table, AuditRecord.__table__)
+    tail_hash = select(AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1).scalar_subquery()
+    values = []
+    for name in _COLUMNS:
+        col = table.c[name]
+        param = bindparam(name, type_=col.type)
+        # PostgreSQL cannot infer a bare parameter's type in a SELECT list; SQLite must not cast (JSON
+        # would get numeric affinity).
+        values.append(sa_cast(param, col.type) if dialect_name == "postgresql" else param)
+    condition = func.coalesce(tail_hash, GENESIS) == bindparam("link")
+    source = select(*values).where(condition)
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(table).from_select(list(_COLUMNS), source)
+    return stmt.on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+
+
+# Built on first use: a foreign key column's type is known only once the table it refers to is loaded.
+_APPEND: dict[str, Any] = {}
+
+
 def record(
     session: Session,
     *,
@@ -115,10 +156,11 @@ def record(
     after: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> AuditRecord:
-    """Append one audit record in the caller's transaction."""
+    """Append one audit record in the caller's transaction (one statement when this process wrote the tail).
+
+    Returns the record as written (not attached to the session).
+    """
     session.flush()  # the entity's own changes first: on SQLite this also holds the write lock
-    if is_postgresql(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
     actor_id: int | None
     if isinstance(actor, Principal):
         actor_name, actor_id = actor.username, actor.user_id
@@ -126,7 +168,12 @@ def record(
         actor_name, actor_id = actor.name, actor.user_id
     else:
         actor_name, actor_id = "system", None
-    prev = session.execute(select(AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1)).scalar()
+    bind = session.get_bind()
+    url = str(bind.engine.url)
+    dialect_name = "postgresql" if bind.dialect.name == "postgresql" else "sqlite"
+    stmt = _APPEND.get(dialect_name)
+    if stmt is None:
+        stmt = _APPEND[dialect_name] = _append_statement(dialect_name)
     rec = AuditRecord(
         at=now(),
         actor=actor_name,
@@ -137,16 +184,26 @@ def record(
         before=jsonable(before),
         after=jsonable(after),
         note=note,
-        prev_hash=prev or GENESIS,
-        hash="pending",
     )
-    # The placeholder must be unique until the real hash is known.
-    rec.hash = "pending-" + hashlib.sha256(str(id(rec)).encode() + str(now()).encode()).hexdigest()[:48]
-    session.add(rec)
-    session.flush()  # assigns the id, which the hash covers
-    rec.hash = compute_hash(rec)
-    session.flush()
-    return rec
+    if dialect_name == "postgresql":
+        # Queue appenders in the database's lock queue (first come, first served) instead of letting them
+        # all collide on the next id and retry together. Under the lock the hint is normally right, so
+        # the append is this one statement plus the insert — no re-read of the tail.
+        session.execute(_LOCK, {"k": _ADVISORY_KEY})
+    tail = _tails.get(url)
+    for _attempt in range(1000):
+        if tail is None:
+            row = session.execute(_TAIL).first()
+            tail = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        rec.id = tail[0] + 1
+        rec.prev_hash = tail[1]
+        rec.hash = compute_hash(rec)
+        params = {name: getattr(rec, name) for name in _COLUMNS} | {"link": tail[1]}
+        if session.execute(stmt, params).first() is not None:
+            _tails[url] = (rec.id, rec.hash)
+            return rec
+        tail = None  # someone else appended (or our hint was stale): read the committed tail again
+    raise RuntimeError("audit chain: could not append after 1000 attempts")
 
 
 @dataclass

@@ -7,7 +7,9 @@ committed transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -64,7 +66,9 @@ def optional_principal(request: Request, db: Annotated[Session, Depends(get_db)]
     token = _bearer(request)
     principal: Principal | None = None
     if token:
-        principal = org.principal_for(org.user_for_token(db, token=token))
+        from cityloop.core import authcache
+
+        principal = authcache.principal_for_token(db, token=token)
     else:
         uid = request.session.get(SESSION_USER) if "session" in request.scope else None
         if uid is not None:
@@ -253,18 +257,52 @@ class SQLiteWriteGate:
     every worker thread is parked waiting for that lock, the holder never gets a thread back to commit:
     the whole server stalls until ``busy_timeout`` fails them all. Waiting here, in the event loop,
     costs no thread; and since SQLite has one writer, nothing is lost by queueing before the lock.
+
+    The queue is strictly first come, first served (a freed place is handed to the oldest waiter):
+    ``asyncio.Semaphore`` lets a newcomer take a place ahead of waiters already woken, and under a
+    steady load of 50 clients that unfairness alone tripled the p99 latency of a report.
     """
 
     def __init__(self, app: ASGIApp, limit: int = 2) -> None:
-        import asyncio
-
         self.app = app
-        self.gate = asyncio.Semaphore(limit)
-        self.enabled = get_settings().database_url.startswith("sqlite")
+        self.free = limit
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        url = get_settings().database_url
+        self.enabled = url.startswith("sqlite")
+        if self.enabled:
+            from cityloop.core.db import start_wal_checkpointer
+
+            start_wal_checkpointer(url)  # commits must not pay for checkpoints either
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.enabled or scope["type"] != "http" or scope.get("method") in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        async with self.gate:
+        await self._enter()
+        try:
             await self.app(scope, receive, send)
+        finally:
+            self._leave()
+
+    async def _enter(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter  # the place is ours when this resolves: _leave handed it over
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._leave()  # handed to us just as we were cancelled: pass it on
+            else:
+                self.waiters.remove(waiter)
+            raise
+
+    def _leave(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # hand the place over directly: no one can barge in
+                return
+        self.free += 1

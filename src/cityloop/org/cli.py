@@ -63,6 +63,18 @@ def tokens_create(
     print(token)
 
 
+@tokens_app.command("revoke")
+@cli_errors
+def tokens_revoke(token: str = typer.Argument(..., help="the token, as printed by `tokens create`")) -> None:
+    """Withdraw a bearer token (servers notice within seconds; this process at once)."""
+    from cityloop.core.db import session_scope
+    from cityloop.org import service
+
+    with session_scope() as session:
+        row = service.revoke_token(session, actor=CLI_ACTOR, token=token)
+    print(f"revoked token {row.id} ({row.name})")
+
+
 @org_app.command("import-units")
 @cli_errors
 def import_units(

@@ -406,6 +406,25 @@ def create_token(session: Session, *, actor: Actor, user: User, name: str = "cli
     return token
 
 
+def revoke_token(session: Session, *, actor: Actor, token: str) -> ApiToken:
+    """Withdraw a bearer token at once (servers in this process refuse it on the next request)."""
+    row = session.execute(select(ApiToken).where(ApiToken.digest == token_digest(token))).scalar_one_or_none()
+    if row is None:
+        raise NotFound("error.token_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = now()
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="revoke",
+            entity_type="api_token",
+            entity_id=row.id,
+            after={"user_id": row.user_id, "name": row.name},
+        )
+    return row
+
+
 def user_for_token(session: Session, *, token: str) -> User:
     row = session.execute(
         select(ApiToken).where(ApiToken.digest == token_digest(token), ApiToken.revoked_at.is_(None))
