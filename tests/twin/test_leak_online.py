@@ -135,3 +135,29 @@ def test_a_network_without_flow_or_pressure_sensors_is_left_alone(db: Any, scena
         unit=org.find_unit(db, ref="util-water"), placement=Placement.from_options(crs=None, origin=ORIGIN, scale=5.0),
     )  # fmt: skip
     assert jobs.leak_detect(db) == 0
+
+
+def test_the_network_map_page_highlights_the_candidates_and_shows_the_evidence(
+    client: Any, db: Any, scenario: Any, water: Any
+) -> None:
+    from tests.org.test_web_auth import sign_in
+
+    _, data, _ = scenario
+    feed(db, data, datetime(2020, 1, 1), datetime(2020, 1, 2, 18))
+    jobs.leak_detect(db)
+    [warning] = leak_warnings(db, water)
+    [found] = db.execute(select(LeakDetection)).scalars()
+    sign_in(client, "operator")
+    page = client.get("/twin/networks/grid")
+    assert page.status_code == 200 and 'id="leaks"' in page.text and "模型发现的漏损" in page.text
+    assert f'data-pipe="{found.pipe}"' in page.text and "leak-candidate best" in page.text
+    assert "data-leaks='[{" in page.text and f'"pipe": "{found.pipe}"' in page.text
+    assert 'data-sensor="F-feed"' in page.text and "leak-evidence" in page.text
+    detail = client.get(f"/twin/warnings/{warning.id}")
+    assert detail.status_code == 200 and "漏损（模型检测）" in detail.text and "leak-evidence" in detail.text
+    client.get("/lang/en?next=/")
+    assert "Leaks found by the model" in client.get("/twin/networks/grid").text
+    client.cookies.clear()
+    sign_in(client, "operator-gas")  # another utility: neither the map nor the warning
+    assert client.get("/twin/networks/grid").status_code == 404
+    assert client.get(f"/twin/warnings/{warning.id}").status_code == 404
