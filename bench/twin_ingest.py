@@ -204,30 +204,36 @@ def main() -> None:
     ap.add_argument("--http-batches", type=int, default=40)
     ap.add_argument("--log-dir", default=None, help="keep the ingesters' logs here")
     ap.add_argument("--no-share", action="store_true", help="plain subscription (one ingester)")
+    ap.add_argument("--only", choices=["mqtt", "http"], default=None, help="run one of the two parts")
     args = ap.parse_args()
     for dialect in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         name = "cityloop_bench_twin_ingest"
         url = common.fresh_database(dialect, name)
         common.operator_unit(url)
         try:
-            m = mqtt_run(url, args)
-            offered = f"{args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}"
-            print(
-                f"[{dialect}] MQTT {offered}: published {m['published_readings']} "
-                f"({m['publish_rate']:.0f}/s), "
-                f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
-                f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
-                f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
-                flush=True,
-            )
-            h = http_run(url, args)
-            print(
-                f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: "
-                f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s",
-                flush=True,
-            )
+            if args.only != "http":
+                _print_mqtt(dialect, args, mqtt_run(url, args))
+            if args.only != "mqtt":
+                h = http_run(url, args)
+                print(
+                    f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: "
+                    f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s",
+                    flush=True,
+                )
         finally:
             common.drop_database(dialect, name)
+
+
+def _print_mqtt(dialect: str, args: argparse.Namespace, m: dict[str, float]) -> None:
+    offered = f"{args.seconds:.0f} s offered {args.rate:.0f}/s in messages of {args.per_message}"
+    print(
+        f"[{dialect}] MQTT {offered}: published {m['published_readings']} "
+        f"({m['publish_rate']:.0f}/s), "
+        f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
+        f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
+        f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
