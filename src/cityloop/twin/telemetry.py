@@ -316,6 +316,8 @@ class Ingestor:
             last = info.state.last_ts
             fresh = sorted((r for r in readings if last is None or r.ts > last), key=lambda r: r.ts)
             # Late or repeated readings were stored above but are not judged.
+            if not fresh:
+                continue
             sid = info.sensor.id
             mine = {c: light[(sid, c)] for c in info.rules if c in JUDGED and (sid, c) in light}
             if all(w.normal_since is None for w in mine.values()) and advance_quietly(
