@@ -234,7 +234,8 @@ def main() -> None:
                 h = http_run(url, args)
                 print(
                     f"[{dialect}] HTTP batch {args.http_batch} × {args.http_batches}, 2 clients: "
-                    f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = {h['http_rate']:.0f} readings/s; "
+                    f"{h['http_readings']} stored in {h['http_seconds']:.2f} s = "
+                    f"{h['http_rate']:.0f} readings/s; "
                     f"server CPU {h['http_cpu_s']:.1f} s = {h['http_cpu_rate']:.0f} readings per CPU-second",
                     flush=True,
                 )
@@ -250,7 +251,8 @@ def _print_mqtt(dialect: str, args: argparse.Namespace, m: dict[str, float]) -> 
         f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
         f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
         f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings; "
-        f"ingester CPU {m['ingest_cpu_s']:.1f} s = {m['stored_readings'] / m['ingest_cpu_s']:.0f} readings per CPU-second",
+        f"ingester CPU {m['ingest_cpu_s']:.1f} s = "
+        f"{m['stored_readings'] / m['ingest_cpu_s']:.0f} readings per CPU-second",
         flush=True,
     )
 

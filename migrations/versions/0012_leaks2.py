@@ -67,7 +67,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["warning_id"], ["twin_warnings.id"], name=op.f("fk_twin_leak_detections_warning_id_twin_warnings")
+            ["warning_id"],
+            ["twin_warnings.id"],
+            name=op.f("fk_twin_leak_detections_warning_id_twin_warnings"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_twin_leak_detections")),
         sa.UniqueConstraint("network_id", "leak_key", name=op.f("uq_twin_leak_detections_network_id")),

@@ -101,7 +101,7 @@ def test_a_leak_known_from_history_is_tracked_from_the_start(scenario) -> None:
     [known] = detector.tracked.values()
     assert known.carried_over and known.reported_pipe == LEAK.pipe
     found = []
-    for readings in list(data.readings())[:12 * 12]:  # the quiet first half-day
+    for readings in list(data.readings())[: 12 * 12]:  # the quiet first half-day
         found += detector.update(readings)
     detector.close()
     assert found == []

@@ -42,13 +42,18 @@ def scenario(tmp_path_factory: Any) -> Any:
     return net, read_scada(out), inp
 
 
+def import_grid(db: Any, inp: Any, name: str) -> Any:
+    return networks.import_network(
+        db, actor=Actor("test"), kind="water", name=name, data=inp.read_bytes(), file_name="grid.inp",
+        unit=org.find_unit(db, ref="util-water"),
+        placement=Placement.from_options(crs=None, origin=ORIGIN, scale=5.0),
+    )  # fmt: skip
+
+
 @pytest.fixture
 def water(db: Any, scenario: Any) -> Any:
-    net, data, inp = scenario
-    network = networks.import_network(
-        db, actor=Actor("test"), kind="water", name="grid", data=inp.read_bytes(), file_name="grid.inp",
-        unit=org.find_unit(db, ref="util-water"), placement=Placement.from_options(crs=None, origin=ORIGIN, scale=5.0),
-    )  # fmt: skip
+    _, data, inp = scenario
+    network = import_grid(db, inp, "grid")
     for kind, names in data.layout.kinds().items():
         for name in names:
             add_sensor(db, f"{CODE[kind]}{name}", KIND[kind], network, name)
@@ -84,7 +89,9 @@ def leak_warnings(db: Any, network: Any) -> list[TwinWarning]:
     return list(db.execute(stmt).scalars())
 
 
-def test_one_abrupt_leak_becomes_one_warning_and_restarts_do_not_repeat_it(db: Any, scenario: Any, water: Any) -> None:
+def test_one_abrupt_leak_becomes_one_warning_and_restarts_do_not_repeat_it(
+    db: Any, scenario: Any, water: Any
+) -> None:
     net, data, _ = scenario
     day2 = datetime(2020, 1, 2)
     assert feed(db, data, datetime(2020, 1, 1), day2 + timedelta(hours=9)) > 0
@@ -130,10 +137,7 @@ def test_the_case_plan_of_a_leak_isolates_its_pipe_and_keeps_the_candidates(
 
 def test_a_network_without_flow_or_pressure_sensors_is_left_alone(db: Any, scenario: Any) -> None:
     _, _, inp = scenario
-    networks.import_network(
-        db, actor=Actor("test"), kind="water", name="grid2", data=inp.read_bytes(), file_name="grid.inp",
-        unit=org.find_unit(db, ref="util-water"), placement=Placement.from_options(crs=None, origin=ORIGIN, scale=5.0),
-    )  # fmt: skip
+    import_grid(db, inp, "grid2")
     assert jobs.leak_detect(db) == 0
 
 

@@ -57,7 +57,8 @@ def open_warning_levels(session: Session, *, sensor_ids: Iterable[int]) -> dict[
     stmt = select(
         TwinWarning.sensor_id, TwinWarning.cause, TwinWarning.id, TwinWarning.level, TwinWarning.normal_since
     ).where(TwinWarning.status == WarningStatus.open, TwinWarning.sensor_id.in_(ids))
-    return {(sid, cause): OpenLevel(wid, level, since) for sid, cause, wid, level, since in session.execute(stmt)}
+    rows = session.execute(stmt)
+    return {(sid, cause): OpenLevel(wid, level, since) for sid, cause, wid, level, since in rows}
 
 
 def _event(

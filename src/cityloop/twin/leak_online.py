@@ -65,7 +65,7 @@ STEP_S = 300
 GRACE = timedelta(minutes=15)  # a step is taken without a late sensor once data are this far ahead
 CHECKPOINT_HOURS = 6.0  # a checkpoint at least this often (hours of data), and after every detection
 BACKFILL = timedelta(days=2)  # a new detector starts this long before the newest reading
-RUN_SECONDS = 30.0  # one job run stops after this long (it goes on at the next run)
+RUN_SECONDS = 20.0  # one job run stops after this long (it goes on at the next run)
 CHUNK = timedelta(hours=6)  # readings are read this many hours at a time
 LEVEL = Level.orange  # a leak is worth a case: the impact plan isolates the pipe
 KIND_OF = {"pressure": "pressures", "flow": "flows", "level": "levels", "demand": "demands"}
@@ -126,9 +126,7 @@ def layout_of(session: Session, network: Network, model: NetworkModel) -> Layout
     if not names["pressures"] and not names["flows"]:
         return None
     layout = SensorLayout(names["pressures"], names["flows"], names["levels"], names["demands"])
-    key = hashlib.sha256(
-        repr(sorted((k, r, s.id) for (k, r), s in chosen.items())).encode()
-    ).hexdigest()
+    key = hashlib.sha256(repr(sorted((k, r, s.id) for (k, r), s in chosen.items())).encode()).hexdigest()
     return Layout(layout, chosen, key)
 
 
@@ -343,16 +341,18 @@ def _store(session: Session, network: Network, lay: Layout, d: Detection) -> Twi
             session, actor=ACTOR, action="warning_relocated", entity_type="twin_warning",
             entity_id=warning.id, before=before, after={"message": warning.message},
         )  # fmt: skip
+    row = LeakDetection(
+        network_id=network.id, warning_id=warning.id, leak_key=f"{key}:{d.time:%Y%m%d%H%M}",
+        pipe=d.pipe, detected_at=at, onset=_aware(d.onset), flow=round(float(d.flow), 3),
+        score=round(float(d.score), 2), relocated=d.relocated, candidates=candidates, evidence=evidence,
+    )  # fmt: skip
+    session.add(row)
+    ranked = ", ".join(f"{c['pipe']} {c['probability']:.2f}" for c in candidates[:3])
     session.add(
-        LeakDetection(
-            network_id=network.id, warning_id=warning.id, leak_key=f"{key}:{d.time:%Y%m%d%H%M}",
-            pipe=d.pipe, detected_at=at, onset=_aware(d.onset), flow=round(float(d.flow), 3),
-            score=round(float(d.score), 2), relocated=d.relocated, candidates=candidates, evidence=evidence,
-        )  # fmt: skip
-    )
-    session.add(
-        WarningEvent(warning_id=warning.id, at=at, event=event, level=warning.level, value=warning.last_value,
-                     note=f"{d.pipe} · " + ", ".join(f"{c['pipe']} {c['probability']:.2f}" for c in candidates[:3]))
+        WarningEvent(
+            warning_id=warning.id, at=at, event=event, level=warning.level, value=warning.last_value,
+            note=f"{d.pipe} · {ranked}"[:300],
+        )
     )  # fmt: skip
     session.flush()
     return warning

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cityloop.core.http import DB
 from cityloop.twin import alerts, case_bridge, leak_online, networks, service
-from cityloop.twin.models import CaseRequest, TwinWarning, WarningStatus
+from cityloop.twin.models import CaseRequest, LeakDetection, TwinWarning, WarningStatus
 from cityloop.twin.permissions import TWIN_READ
 from cityloop.web.pages import PageUser, render
 
@@ -40,7 +40,7 @@ def network_page(name: str, request: Request, me: PageUser, db: DB) -> HTMLRespo
     )  # fmt: skip
 
 
-def _leaks_of(db: DB, w: TwinWarning) -> list[tuple[TwinWarning, list]]:  # type: ignore[type-arg]
+def _leaks_of(db: DB, w: TwinWarning) -> list[tuple[TwinWarning, list[LeakDetection]]]:
     if w.cause != leak_online.CAUSE:
         return []
     rows = leak_online.detections_for(db, warning_ids=[w.id]).get(w.id)

@@ -148,7 +148,7 @@ class LeakDetector:
     def restore(cls, network: NetworkModel, layout: SensorLayout, blob: bytes) -> LeakDetector:
         """A detector continuing from ``snapshot()`` (same network model and sensor layout). Only
         snapshots this process or a trusted worker wrote may be restored (they are pickles)."""
-        state = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own checkpoint
+        state = pickle.loads(zlib.decompress(blob))
         detector = cls(
             network, layout, state["settings"], pattern_origin=state["pattern_origin"],
             step_seconds=state["_step_s"],
