@@ -57,6 +57,7 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
             "--batch",
             "10000",
             *(["--no-share"] if args.no_share else []),
+            *(["--receive-maximum", str(args.receive_maximum)] if args.receive_maximum else []),
             url=url,
             log=f"{args.log_dir}/ingester-{i}.log" if args.log_dir else None,
         )
@@ -221,6 +222,7 @@ def main() -> None:
     ap.add_argument("--http-batches", type=int, default=40)
     ap.add_argument("--log-dir", default=None, help="keep the ingesters' logs here")
     ap.add_argument("--no-share", action="store_true", help="plain subscription (one ingester)")
+    ap.add_argument("--receive-maximum", type=int, default=None, help="ingester's MQTT receive maximum")
     ap.add_argument("--only", choices=["mqtt", "http"], default=None, help="run one of the two parts")
     args = ap.parse_args()
     for dialect in ("sqlite", "postgresql") if args.db == "both" else (args.db,):

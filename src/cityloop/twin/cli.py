@@ -106,6 +106,9 @@ def ingest_mqtt(
     batch: int = typer.Option(5000, "--batch", help="readings per transaction at most"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (tests, benchmarks)"),
     share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
+    receive_maximum: int = typer.Option(
+        1000, "--receive-maximum", min=1, help="unacknowledged messages the broker may send at once"
+    ),
 ) -> None:
     """Subscribe to cityloop/telemetry/+ (shared, QoS 1) and store readings until stopped."""
     from cityloop.config import get_settings
@@ -118,6 +121,7 @@ def ingest_mqtt(
             client_id=client_id or f"cityloop-ingest-{socket.gethostname()}",
             batch_readings=batch,
             shared=share,
+            receive_maximum=receive_maximum,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
