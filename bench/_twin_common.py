@@ -122,3 +122,13 @@ def cityloop(*args: str, url: str, log: str | None = None) -> subprocess.Popen[b
     return subprocess.Popen(
         [sys.executable, "-m", "cityloop", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc): on a shared machine the
+    CPU a run costs is steadier than its wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

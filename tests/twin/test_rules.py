@@ -82,3 +82,59 @@ def test_rainfall_accumulation_levels_follow_the_windows() -> None:
 def test_gas_concentration_levels() -> None:
     steps = run("gas", [0, 12, 22, 30, 55], cause="high")
     assert [lvl for _, lvl in steps] == [None, "blue", "yellow", "orange", "red"]
+
+
+def test_the_batch_fast_path_agrees_with_judging_reading_by_reading() -> None:
+    """advance_quietly (with and without open warnings) says True only when every reading would
+    have left every warning as it was, and then leaves the same state as evaluate."""
+    import copy
+    import random
+
+    from cityloop.twin.rules import advance_quietly
+
+    rules = default_rules()["pressure"]
+    rules = {c: r for c, r in rules.items() if c in ("high", "low", "rate", "flat")}
+    rng = random.Random(7)
+    agreed = fast = 0
+    for _trial in range(600):
+        state = SensorState()
+        t = T0
+        for _ in range(rng.randint(0, 3)):  # some history
+            t += timedelta(seconds=rng.choice([1, 60, 300]))
+            evaluate(rules, state, t, rng.uniform(5, 90))
+        base = rng.choice([8.0, 12.0, 18.0, 30.0, 45.0, 85.0])
+        step_s = rng.choice([1, 30, 60, 300, 3600])
+        wobble = rng.choice([0.0, 0.0005, 0.05, 0.5, 3.0])
+        stamps, values = [], []
+        for _ in range(rng.randint(1, 30)):
+            t += timedelta(seconds=step_s)
+            stamps.append(t)
+            values.append(base + rng.uniform(-wobble, wobble))
+        # open warnings: what the first reading itself would hold (as after earlier batches), or random
+        probe = copy.deepcopy(state)
+        first = evaluate(rules, probe, stamps[0], values[0])
+        opened = {c: held for c, (_r, held, _m) in first.items() if held is not None}
+        if rng.random() < 0.3:
+            opened = {c: rng.choice(list(Level)) for c in rules if rng.random() < 0.3}
+        quick = copy.deepcopy(state)
+        took = advance_quietly(rules, quick, stamps, values, opened)
+        slow = copy.deepcopy(state)
+        quiet = True
+        for ts, v in zip(stamps, values, strict=True):
+            for cause, (raise_level, hold_level, _) in evaluate(rules, slow, ts, v).items():
+                step = decide(
+                    open_level=opened.get(cause), normal_since=None, raise_level=raise_level,
+                    hold_level=hold_level, ts=ts, resolve_after_min=rules[cause].resolve_after_min,
+                )  # fmt: skip
+                quiet = quiet and step.action == "none"
+        if took:
+            fast += 1
+            assert quiet, (opened, values, stamps)
+            assert (quick.last_ts, quick.last_value, quick.flat_since, quick.flat_ref, quick.rate) == (
+                slow.last_ts, slow.last_value, slow.flat_since, slow.flat_ref, slow.rate,
+            )  # fmt: skip
+        else:
+            assert (quick.last_ts, quick.flat_since) == (state.last_ts, state.flat_since)  # untouched
+        agreed += quiet == took
+    assert fast > 100  # the fast path is taken often, with and without open warnings
+    assert agreed > 450, agreed  # and missed only where a reading-by-reading look is needed anyway

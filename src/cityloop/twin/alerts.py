@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,6 +40,25 @@ def open_warnings(session: Session, *, sensor_ids: Iterable[int]) -> dict[tuple[
         return {}
     stmt = select(TwinWarning).where(TwinWarning.status == WarningStatus.open, TwinWarning.sensor_id.in_(ids))
     return {(w.sensor_id, w.cause): w for w in session.execute(stmt).scalars()}
+
+
+class OpenLevel(NamedTuple):
+    id: int
+    level: str
+    normal_since: datetime | None
+
+
+def open_warning_levels(session: Session, *, sensor_ids: Iterable[int]) -> dict[tuple[int, str], OpenLevel]:
+    """(sensor, cause) → level and countdown of the open warnings: a light read for the ingest's
+    fast path (the ORM rows are loaded only for sensors whose warnings may change)."""
+    ids = list(set(sensor_ids))
+    if not ids:
+        return {}
+    stmt = select(
+        TwinWarning.sensor_id, TwinWarning.cause, TwinWarning.id, TwinWarning.level, TwinWarning.normal_since
+    ).where(TwinWarning.status == WarningStatus.open, TwinWarning.sensor_id.in_(ids))
+    rows = session.execute(stmt)
+    return {(sid, cause): OpenLevel(wid, level, since) for sid, cause, wid, level, since in rows}
 
 
 def _event(

@@ -21,7 +21,7 @@ from cityloop.core.audit import Actor
 from cityloop.core.clock import now
 from cityloop.core.db import is_postgresql
 from cityloop.core.errors import AppError
-from cityloop.twin import alerts, case_bridge, impact, service
+from cityloop.twin import alerts, case_bridge, impact, leak_online, service
 from cityloop.twin.models import Level, Network, Reading, Sensor, TwinWarning, WarningEvent, WarningStatus
 from cityloop.twin.rules import decide, level_of, rules_for
 from cityloop.worker.runner import job
@@ -49,6 +49,8 @@ def plan_for_warning(
     network = sensor.network
     if network is None:
         return None
+    if network.kind == "water" and warning.cause == leak_online.CAUSE:
+        return leak_online.plan_for_leak(session, warning, network)
     if network.kind == "water":
         node = _sensor_node(session, network, sensor)
         plan = impact.water_plan(session, network=network, node=node)
@@ -223,3 +225,19 @@ def _deviation(
         value=round(deviation, 3), ts=row[0],
     )  # fmt: skip
     return 1
+
+
+@job("twin.leak_detect", every_seconds=60)
+def leak_detect(session: Session) -> int:
+    """The leak detector on each water network's new readings (see ``leak_online``): detections
+    become leak warnings; the detector's checkpoint is stored with them."""
+    handled = 0
+    for network in session.execute(select(Network).where(Network.kind == "water")).scalars().all():
+        try:
+            with session.begin_nested():
+                result = leak_online.run_network(session, network)
+        except Exception as exc:  # one network's broken model or data must not stop the others
+            log.warning("leak detection on %s failed: %s", network.name, exc)
+            continue
+        handled += result.detections + result.resolved
+    return handled

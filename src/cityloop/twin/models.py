@@ -205,4 +205,50 @@ class Precompute(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 
+class LeakState(IdMixin, Base):
+    """The online leak detector's checkpoint for one water network (see ``leak_online``).
+
+    ``cursor`` is the last 5-minute step the stored ``state`` has taken; a restarted worker restores
+    the state and replays the stored readings after the cursor. Detections are written in the same
+    transaction as the checkpoint that follows them, so a restart neither loses nor repeats one.
+    ``revision`` grows with every checkpoint: a worker whose in-memory detector derives from an older
+    revision drops it and restores."""
+
+    __tablename__ = "twin_leak_states"
+
+    network_id: Mapped[int] = mapped_column(
+        ForeignKey("twin_networks.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))  # model version the state belongs to
+    layout_key: Mapped[str] = mapped_column(String(64))  # hash of the sensor layout
+    cursor: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=0)  # steps taken since the detector started
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+
+class LeakDetection(IdMixin, Base):
+    """One report of the online leak detector: the best pipe, the ranked candidates and the evidence
+    (sensors and how far they are from the model). The first report of a leak opens a warning
+    (cause ``leak``); a later report that moves the leak is added to the same warning."""
+
+    __tablename__ = "twin_leak_detections"
+    __table_args__ = (UniqueConstraint("network_id", "leak_key"),)
+
+    network_id: Mapped[int] = mapped_column(ForeignKey("twin_networks.id", ondelete="CASCADE"), index=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("twin_warnings.id"), index=True)
+    leak_key: Mapped[str] = mapped_column(String(80))  # model sha · detector leak id · time
+    pipe: Mapped[str] = mapped_column(String(120))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())  # data time of the last reading used
+    onset: Mapped[datetime] = mapped_column(UTCDateTime())
+    flow: Mapped[float] = mapped_column(Float)  # estimated outflow (m³/h)
+    score: Mapped[float] = mapped_column(Float)
+    relocated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # [{"pipe", "probability"}], best first; [{"sensor", "code", "kind", "observed", "expected", "unit"}]
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+
+
 Index("ix_twin_warnings_sensor_status", TwinWarning.sensor_id, TwinWarning.status)

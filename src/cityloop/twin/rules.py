@@ -257,49 +257,90 @@ def decide(
     return Step("none")
 
 
+def _rank(level: Level | None) -> int:
+    return LEVEL_RANK[level] if level is not None else 0
+
+
+def _steady(rule: CauseRule, open_level: Level | None, worst: float, best: float) -> bool:
+    """Whether every measurement between ``best`` and ``worst`` (the batch's extremes, for a cause
+    whose levels grow monotonically towards ``worst``) leaves the cause's warning as it is: none
+    opened when there is none, no escalation, no lowering, no start of the normal countdown."""
+    raised = level_of(rule, worst, hold=False)
+    if open_level is None:
+        return raised is None
+    held = level_of(rule, best, hold=True)
+    return _rank(raised) <= LEVEL_RANK[open_level] and _rank(held) >= LEVEL_RANK[open_level]
+
+
 def advance_quietly(
-    rules: dict[str, CauseRule], state: SensorState, stamps: list[datetime], values: list[float]
+    rules: dict[str, CauseRule],
+    state: SensorState,
+    stamps: list[datetime],
+    values: list[float],
+    open_levels: dict[str, Level] | None = None,
 ) -> bool:
-    """The fast path for a sensor with no open warning: if none of ``values`` (time-ordered, all
-    newer than the state) can open a warning, advance the state over them and return True; else
-    change nothing and return False (the caller evaluates reading by reading). Most batches of a
-    healthy network take this path, which is what lets one process judge >10k readings/s."""
+    """The fast path, judged per batch: if none of ``values`` (time-ordered, all newer than the
+    state) would change anything — open a warning, escalate, lower, or start the normal countdown
+    of an open one (``open_levels``: cause → level of the sensor's open warnings that are not
+    counting down) — advance the state over them exactly as ``evaluate`` would and return True;
+    else change nothing and return False (the caller evaluates reading by reading).
+
+    Levels grow monotonically with the value (high, rate), against it (low), or with the minutes
+    flat, so each cause is judged on the batch's extremes; only rate and flat need a pass over the
+    readings. Most batches of a network take this path, with or without open warnings."""
+    opened = open_levels or {}
     if "accumulation" in rules or not values:
+        return False
+    if any(cause not in ("high", "low", "rate", "flat") or cause not in rules for cause in opened):
         return False
     lo, hi = min(values), max(values)
     for cause in ("high", "low"):
         rule = rules.get(cause)
         if rule and rule.thresholds:
-            if cause == "high" and hi >= min(t.value for t in rule.thresholds):
+            worst, best = (hi, lo) if cause == "high" else (lo, hi)
+            if not _steady(rule, opened.get(cause), worst, best):
                 return False
-            if cause == "low" and lo <= max(t.value for t in rule.thresholds):
-                return False
-    rate_rule = rules.get("rate")
+        elif cause in opened:
+            return False
     prev_ts, prev_v = state.last_ts, state.last_value
-    rate = state.rate
-    if rate_rule and rate_rule.thresholds:
-        limit = min(t.value for t in rate_rule.thresholds)
-        for ts, v in zip(stamps, values, strict=True):
-            if prev_ts is not None and prev_v is not None:
-                minutes = (ts - prev_ts).total_seconds() / 60
-                rate = abs(v - prev_v) / minutes if minutes > 0 else None
-                if rate is not None and rate >= limit:
-                    return False
-            prev_ts, prev_v = ts, v
+    rate: float | None = None
+    rates: list[float] = []
+    for ts, v in zip(stamps, values, strict=True):
+        rate = None
+        if prev_ts is not None and prev_v is not None and ts > prev_ts:
+            minutes = (ts - prev_ts).total_seconds() / 60
+            rate = abs(v - prev_v) / minutes if minutes > 0 else None
+        if rate is not None:
+            rates.append(rate)
+        elif "rate" in opened:
+            return False  # no rate at this reading: an open rate warning would count as normal
+        prev_ts, prev_v = ts, v
+    rate_rule = rules.get("rate")
+    if rate_rule and rate_rule.thresholds and rates:
+        if not _steady(rate_rule, opened.get("rate"), max(rates), min(rates)):
+            return False
+    elif "rate" in opened:
+        return False
     flat = rules.get("flat")
     since, ref = state.flat_since, state.flat_ref
-    if flat and flat.thresholds:
-        eps = flat.thresholds[0].value
-        window = timedelta(minutes=min(t.window_min for t in flat.thresholds))
-        for ts, v in zip(stamps, values, strict=True):
-            if ref is None or abs(v - ref) > eps:
-                since, ref = ts, v
-            elif since is not None and ts - since >= window:
+    eps = flat.thresholds[0].value if flat and flat.thresholds else 0.0
+    want = _rank(opened.get("flat"))
+    for ts, v in zip(stamps, values, strict=True):
+        if ref is None or abs(v - ref) > eps:
+            since, ref = ts, v
+        if flat and flat.thresholds:
+            assert since is not None
+            if _rank(_flat_at(flat, (ts - since).total_seconds() / 60)) != want:
                 return False
-    else:
-        since, ref = stamps[-1], values[-1]
     state.flat_since, state.flat_ref = since, ref
     state.last_ts, state.last_value = stamps[-1], values[-1]
-    if len(values) > 1 or state.rate is None:
-        state.rate = rate
+    state.rate = rate
     return True
+
+
+def _flat_at(rule: CauseRule, minutes: float) -> Level | None:
+    found: Level | None = None
+    for t in rule.thresholds:
+        if minutes >= t.window_min:
+            found = t.level
+    return found

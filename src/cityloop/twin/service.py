@@ -26,6 +26,7 @@ SENSOR_KINDS = (
     "pressure",
     "flow",
     "level",
+    "demand",  # smart meter (AMR), L/h: calibrates the leak detector's demand model
     "water_level",
     "rainfall",
     "gas",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -26,10 +25,12 @@ from cityloop.core.clock import now
 from cityloop.core.db import is_postgresql
 from cityloop.org.models import Unit
 from cityloop.twin import alerts
-from cityloop.twin.models import DeadLetter, Level, Reading, Sensor
+from cityloop.twin.models import DeadLetter, Level, Reading, Sensor, TwinWarning
 from cityloop.twin.rules import CauseRule, SensorState, advance_quietly, decide, evaluate, rules_for
 
 MAX_PAYLOAD_KEPT = 2000
+# Causes a reading is judged on (a reading also ends a no-data warning); deviation is the worker's.
+JUDGED = frozenset({"high", "low", "rate", "flat", "accumulation", "no_data"})
 TOPIC_PREFIX = "cityloop/telemetry/"
 
 
@@ -81,6 +82,30 @@ def _item(sensor: str, obj: Any, topic: str | None) -> Incoming | Rejected:
         return Rejected(str(exc), json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT], topic)
 
 
+def _fast(sensor: str, obj: Any) -> Incoming | None:
+    """The common case of ``_item`` without exceptions: an object with an aware ISO-8601 ``ts`` and
+    a finite number; None sends the item down the checking path (which names the problem)."""
+    if type(obj) is not dict:
+        return None
+    ts, value = obj.get("ts"), obj.get("value")
+    if type(ts) is not str or (type(value) is not float and type(value) is not int):
+        return None
+    try:
+        when = _fromiso(ts)
+    except ValueError:
+        return None
+    zone = when.tzinfo
+    if zone is None or value != value or value in _INFINITE:
+        return None
+    if zone is not UTC:
+        when = when.astimezone(UTC)
+    return Incoming(sensor, when, float(value))
+
+
+_fromiso = datetime.fromisoformat
+_INFINITE = (math.inf, -math.inf)
+
+
 def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
     """``cityloop/telemetry/{sensor}`` with ``{"ts", "value"}`` or a list of them."""
     text = payload[:MAX_PAYLOAD_KEPT].decode("utf-8", errors="replace")
@@ -94,7 +119,7 @@ def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
     items = doc if isinstance(doc, list) else [doc]
     if not items:
         return [Rejected("empty list", text, topic)]
-    return [_item(sensor, obj, topic) for obj in items]
+    return [_fast(sensor, obj) or _item(sensor, obj, topic) for obj in items]
 
 
 def parse_http(doc: Any) -> list[Incoming | Rejected]:
@@ -105,6 +130,11 @@ def parse_http(doc: Any) -> list[Incoming | Rejected]:
     out: list[Incoming | Rejected] = []
     for obj in items:
         sensor = obj.get("sensor") if isinstance(obj, dict) else None
+        if type(sensor) is str and sensor:
+            fast = _fast(sensor, obj)
+            if fast is not None:
+                out.append(fast)
+                continue
         if not isinstance(sensor, str) or not sensor:
             out.append(
                 Rejected("reading has no sensor", json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT])
@@ -128,7 +158,7 @@ def _sqlite_ts(ts: datetime) -> str:
     # rows compare equal; isoformat is several times faster than strftime.
     if ts.tzinfo is not UTC:
         ts = ts.astimezone(UTC)
-    return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return ts.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) -> int:
@@ -141,7 +171,10 @@ def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) ->
     result = conn.exec_driver_sql(
         "INSERT INTO twin_readings (sensor_id, ts, value) VALUES (?, ?, ?) "
         "ON CONFLICT (sensor_id, ts) DO NOTHING",
-        [(sid, _sqlite_ts(ts), value) for sid, ts, value in rows],
+        [
+            (sid, ts.isoformat(" ", "microseconds")[:26] if ts.tzinfo is UTC else _sqlite_ts(ts), value)
+            for sid, ts, value in rows
+        ],
     )
     return int(result.rowcount)
 
@@ -243,21 +276,28 @@ class Ingestor:
         result = IngestResult(received=len(items))
         good = [i for i in items if isinstance(i, Incoming)]
         rejected = [i for i in items if isinstance(i, Rejected)]
-        self._load(session, {i.sensor for i in good})
-        by_sensor: dict[str, list[Incoming]] = defaultdict(list)
+        by_code: dict[str, list[Incoming]] = {}
         for item in good:
-            info = self.sensors.get(item.sensor)
+            group = by_code.get(item.sensor)
+            if group is None:
+                by_code[item.sensor] = group = []
+            group.append(item)
+        self._load(session, set(by_code))
+        by_sensor: dict[str, list[Incoming]] = {}
+        rows: list[tuple[int, datetime, float]] = []
+        for code, readings in by_code.items():
+            info = self.sensors.get(code)
             if info is None or not info.unit_path.startswith(scope_path):
-                payload = json.dumps({"sensor": item.sensor, "ts": item.ts.isoformat(), "value": item.value})
-                topic = TOPIC_PREFIX + item.sensor if channel == "mqtt" else None
-                rejected.append(Rejected("unknown sensor", payload, topic))
+                topic = TOPIC_PREFIX + code if channel == "mqtt" else None
+                for item in readings:
+                    payload = json.dumps({"sensor": code, "ts": item.ts.isoformat(), "value": item.value})
+                    rejected.append(Rejected("unknown sensor", payload, topic))
                 continue
-            by_sensor[item.sensor].append(item)
-        for code, readings in by_sensor.items():
-            info = self.sensors[code]
+            by_sensor[code] = readings
             if not info.primed:
                 self._prime(session, info, min(r.ts for r in readings))
-        rows = [(self.sensors[c].sensor.id, r.ts, r.value) for c, rs in by_sensor.items() for r in rs]
+            sid = info.sensor.id
+            rows.extend([(sid, r.ts, r.value) for r in readings])
         result.stored = store_readings(session, rows)
         result.duplicates = len(rows) - result.stored
         dead_letter(session, channel=channel, rejected=rejected)
@@ -267,17 +307,28 @@ class Ingestor:
 
     def _judge(self, session: Session, by_sensor: dict[str, list[Incoming]]) -> list[int]:
         changed: list[int] = []
-        open_map = alerts.open_warnings(session, sensor_ids=[self.sensors[c].sensor.id for c in by_sensor])
+        ids = [self.sensors[c].sensor.id for c in by_sensor]
+        light = alerts.open_warning_levels(session, sensor_ids=ids)
+        open_map: dict[tuple[int, str], TwinWarning] = {}
         for code, readings in by_sensor.items():
             info = self.sensors[code]
             last = info.state.last_ts
             fresh = sorted((r for r in readings if last is None or r.ts > last), key=lambda r: r.ts)
             # Late or repeated readings were stored above but are not judged.
-            has_open = any((info.sensor.id, cause) in open_map for cause in info.rules)
-            if not has_open and advance_quietly(
-                info.rules, info.state, [r.ts for r in fresh], [r.value for r in fresh]
+            if not fresh:
+                continue
+            sid = info.sensor.id
+            mine = {c: light[(sid, c)] for c in info.rules if c in JUDGED and (sid, c) in light}
+            if all(w.normal_since is None for w in mine.values()) and advance_quietly(
+                info.rules,
+                info.state,
+                [r.ts for r in fresh],
+                [r.value for r in fresh],
+                {cause: Level(w.level) for cause, w in mine.items()},
             ):
                 continue
+            if mine:  # this sensor's open warnings as ORM rows, only when something may change
+                open_map.update(alerts.open_warnings(session, sensor_ids=[sid]))
             for reading in fresh:
                 outcome = evaluate(info.rules, info.state, reading.ts, reading.value)
                 for cause, (raise_level, hold_level, measured) in outcome.items():

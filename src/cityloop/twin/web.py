@@ -8,8 +8,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from cityloop.core.http import DB
-from cityloop.twin import alerts, case_bridge, networks, service
-from cityloop.twin.models import CaseRequest, WarningStatus
+from cityloop.twin import alerts, case_bridge, leak_online, networks, service
+from cityloop.twin.models import CaseRequest, LeakDetection, TwinWarning, WarningStatus
 from cityloop.twin.permissions import TWIN_READ
 from cityloop.web.pages import PageUser, render
 
@@ -31,7 +31,20 @@ def network_page(name: str, request: Request, me: PageUser, db: DB) -> HTMLRespo
     sensors = service.list_sensors(db, principal=me, network=net)
     live = service.live_state(db, sensors=sensors)
     warnings = alerts.list_warnings(db, principal=me, network_id=net.id, limit=50)
-    return render(request, "twin/network.html", net=net, sensors=sensors, live=live, warnings=warnings)
+    open_leaks = [w for w in warnings if w.cause == leak_online.CAUSE and w.status == WarningStatus.open]
+    found = leak_online.detections_for(db, warning_ids=[w.id for w in open_leaks])
+    leaks = [(w, found[w.id]) for w in open_leaks if w.id in found]
+    return render(
+        request, "twin/network.html", net=net, sensors=sensors, live=live, warnings=warnings, leaks=leaks,
+        leak_candidates=leak_online.map_candidates({w.id: rows for w, rows in leaks}),
+    )  # fmt: skip
+
+
+def _leaks_of(db: DB, w: TwinWarning) -> list[tuple[TwinWarning, list[LeakDetection]]]:
+    if w.cause != leak_online.CAUSE:
+        return []
+    rows = leak_online.detections_for(db, warning_ids=[w.id]).get(w.id)
+    return [(w, rows)] if rows else []
 
 
 @router.get("/twin/warnings/{warning_id}", response_class=HTMLResponse)
@@ -47,4 +60,5 @@ def warning_page(warning_id: int, request: Request, me: PageUser, db: DB) -> HTM
         case=case,
         sensor_case=case_bridge.case_of_warning(db, w),
         normal=case_bridge.sensors_normal_since(db, w),
+        leaks=_leaks_of(db, w),
     )

@@ -45,12 +45,29 @@ window.cityloopTwin = (function () {
     const valves = L.geoJSON({ type: 'FeatureCollection', features: by('valve') }, {
       pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 2, color: '#475569', weight: 1 }),
     });
+    // Leak candidates of the open leak warnings: the pipes drawn again on top, red, by probability.
+    let leakInfo = [];
+    try { leakInfo = JSON.parse(el.dataset.leaks || '[]'); } catch (err) { leakInfo = []; }
+    const leakBy = new Map(leakInfo.map((c) => [c.pipe, c]));
+    const leaks = L.geoJSON({ type: 'FeatureCollection', features: by('link').filter((f) => leakBy.has(String(f.properties.ref))) }, {
+      style: (f) => {
+        const c = leakBy.get(String(f.properties.ref));
+        return { color: '#dc2626', weight: c.best ? 9 : 4 + 5 * c.probability, opacity: 0.35 + 0.6 * c.probability, dashArray: c.best ? null : '6 4' };
+      },
+      onEachFeature: (f, l) => {
+        const c = leakBy.get(String(f.properties.ref));
+        l.bindTooltip(`${el.dataset.labelLeak} ${f.properties.ref}: P ${c.probability.toFixed(2)}`, { sticky: true });
+        l.on('click', () => { window.location.href = `/twin/warnings/${c.warning}`; });
+      },
+    });
+    el.dataset.leakCount = String(leaks.getLayers().length);
     let sensors = sensorLayer(by('sensor'));
     const layers = {};
     layers[el.dataset.labelLinks] = links.addTo(map);
     layers[el.dataset.labelNodes] = nodes.addTo(map);
     layers[el.dataset.labelValves] = valves;
     layers[el.dataset.labelSensors] = sensors.addTo(map);
+    if (leaks.getLayers().length) layers[el.dataset.labelLeaks] = leaks.addTo(map);
     const control = L.control.layers(null, layers, { collapsed: false }).addTo(map);
     const bounds = L.featureGroup([links, nodes, sensors]).getBounds();
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });

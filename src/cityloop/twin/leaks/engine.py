@@ -17,6 +17,8 @@ The batch command and the online worker both call ``update`` with one time step 
 from __future__ import annotations
 
 import math
+import pickle
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +46,10 @@ EXACT_HOURS = 6
 # about one independent sample per day, not per hour: the localisation temperature is at least
 # hours / DAY_HOURS.
 DAY_HOURS = 24.0
+
+
+# Rebuilt from the network on restore, never stored in a snapshot (EPANET handles, derived tables).
+_REBUILT = frozenset({"network", "layout", "hyd", "loc", "nodal"})
 
 
 @dataclass
@@ -125,11 +131,33 @@ class LeakDetector:
         self._inflow_hist: deque[np.ndarray] = deque(maxlen=24)
         self._noise: deque[np.ndarray] = deque(maxlen=48)
         self.hours_seen = 0
+        self._restart = False
         for pipe in known_leak_pipes:
             leak = self._add_leak(self.loc.node_of_pipe(pipe), onset=pattern_origin, flow=0.0)
             leak.carried_over, leak.reported_pipe = True, pipe
 
     # -- public -----------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """The detector's whole state (window, tracked leaks, partial hour) as bytes, for a restart:
+        ``LeakDetector.restore(network, layout, blob)`` continues where this one stands."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _REBUILT}
+        state["loc_pressure"] = self.loc.pressure
+        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+    @classmethod
+    def restore(cls, network: NetworkModel, layout: SensorLayout, blob: bytes) -> LeakDetector:
+        """A detector continuing from ``snapshot()`` (same network model and sensor layout). Only
+        snapshots this process or a trusted worker wrote may be restored (they are pickles)."""
+        state = pickle.loads(zlib.decompress(blob))
+        detector = cls(
+            network, layout, state["settings"], pattern_origin=state["pattern_origin"],
+            step_seconds=state["_step_s"],
+        )  # fmt: skip
+        detector.loc.pressure = state.pop("loc_pressure")
+        detector.__dict__.update(state)
+        detector._restart = True  # the EPANET run starts again at the next step
+        return detector
+
     @property
     def n_obs(self) -> int:
         return len(self.layout.pressures) + len(self.layout.flows) + len(self.layout.levels)
@@ -146,6 +174,9 @@ class LeakDetector:
             out += self.finish()
             self.hyd.start(time_of_week=self._tow(readings.time), step_seconds=self._step_s)
             self._prev_levels = None
+        elif self._restart:  # restored from a snapshot: same run, new EPANET project
+            self.hyd.start(time_of_week=self._tow(readings.time), step_seconds=self._step_s)
+        self._restart = False
         self._last = readings.time
         return out + self._take(readings)
 

@@ -130,6 +130,8 @@ class EvidenceWindow:
         slots = self.order() if self.count < self.cap else np.arange(self.cap)
         self.fit.flows = {i: np.zeros(self.cap) for i in tracked}
         self.fit.flows_dem = {i: np.zeros(self.cap) for i in tracked}
+        if not len(slots):  # nothing seen yet (a leak known from history, tracked from the start)
+            return
         _store(self.fit, slots, self._fit(slots, tracked), tracked)
 
     def fit_slots(self, slots: np.ndarray, tracked: dict[int, int]) -> Fit:
