@@ -459,8 +459,8 @@ def import_rows(
     if not ctx.postgresql:
         # 15 indexes on cases: with SQLite's default 2 MB page cache nearly every index insert misses.
         session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KIB}")
-        if expected is not None:
-            deferred = _defer_indexes(session, expected)
+    if expected is not None:
+        deferred = _defer_indexes(session, expected, postgresql=ctx.postgresql)
     for chunk in _batches(rows, batch):
         checked = []
         for line, raw in chunk:
@@ -523,13 +523,16 @@ def import_rows(
     return stats
 
 
-def _defer_indexes(session: Session, expected: int) -> list[str]:
-    """For a large load into SQLite, drop the case indexes now and return the statements that rebuild
-    them (run after the last row, in the same transaction: all or nothing still holds).
+def _defer_indexes(session: Session, expected: int, *, postgresql: bool = False) -> list[str]:
+    """For a large load, drop the case indexes now and return the statements that rebuild them (run
+    after the last row, in the same transaction: all or nothing still holds).
 
     Building an index once over sorted keys is several times cheaper than growing it row by row, but it
     reads the rows already there too: only worth it when the load is large and at least half as big as
-    the table. Unique indexes are rebuilt as well; tracking numbers are checked beforehand.
+    the table — a district's history loaded into a young database. Unique indexes are rebuilt as well;
+    tracking numbers are checked beforehand. On PostgreSQL DROP INDEX locks ``cases`` until the import
+    commits, so intake waits for the load: acceptable for that one-off, and why the threshold exists.
+    Indexes that back a constraint (the primary key) stay.
     """
     if expected < DEFER_INDEXES_FROM:
         return []
@@ -537,9 +540,19 @@ def _defer_indexes(session: Session, expected: int) -> list[str]:
     if expected * 2 < existing:
         return []
     conn = session.connection()
-    found = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' AND sql IS NOT NULL"
-    ).all()
+    if postgresql:
+        found = conn.exec_driver_sql(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE t.relname = 'cases' AND t.relnamespace = current_schema()::regnamespace "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"
+        ).all()
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    else:
+        found = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = 'cases' AND sql IS NOT NULL"
+        ).all()
     for name, _sql_text in found:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql_text for _name, sql_text in found]
