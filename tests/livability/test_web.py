@@ -114,3 +114,18 @@ def test_buildings_page_in_english_shows_grades_and_drivers(client) -> None:
     page = client.get("/resources/buildings?period=2026-Q3")
     assert page.status_code == 200 and 'id="ranking"' in page.text
     assert "grade-" in page.text and "What drove the change" in page.text
+
+
+def test_the_department_leading_the_circle_finds_it_on_its_home_page(client, db) -> None:
+    from cityloop.core.audit import Actor
+    from cityloop.org import service as org
+
+    org.create_user(
+        db, actor=Actor("test"), username="mzj", password="pw-mzj-12345", role="department",
+        unit=org.find_unit(db, ref="dept-mzj"),
+    )  # fmt: skip
+    db.commit()
+    sign_in(client, "mzj", "pw-mzj-12345")
+    home = client.get("/").text
+    assert 'href="/livability"' in home
+    assert client.get("/livability").status_code == 200

@@ -25,9 +25,17 @@ from cityloop.livability.permissions import (
     require_propose,
     view_of,
 )
-from cityloop.web.pages import PageUser, render
+from cityloop.web.pages import HOME_EXTRA_LINKS, PageUser, render
 
 router = APIRouter(include_in_schema=False)
+
+
+def _lead_department_links(session: Any, principal: Any) -> list[tuple[str, str]]:
+    """The department that leads the 15-minute-circle action gets the circle on its home page."""
+    return [("nav.livability", "/livability")] if leads_the_action(session, principal) else []
+
+
+HOME_EXTRA_LINKS.append(_lead_department_links)
 
 
 def _coverage_context(db: DB, me: Any) -> dict[str, Any]:

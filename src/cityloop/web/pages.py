@@ -6,6 +6,7 @@ in their ``web.py`` and templates under ``templates/<domain>/``, using ``render`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from cityloop import __version__
 from cityloop.config import get_settings
@@ -103,6 +105,11 @@ for _role in (Role.supervisor, Role.leader, Role.admin):
 for _role in (Role.supervisor, Role.leader, Role.dispatcher):
     HOME_LINKS[_role].append(("nav.cases_overdue", "/cases/overdue"))
 HOME_LINKS[Role.supervisor].append(("nav.cases_indicators", "/cases/indicators"))  # the indicators' page
+
+
+# Links that depend on more than the role (e.g. the department that leads an action): domains add a
+# function (session, principal) -> [(label key, link)], asked when the home page is drawn.
+HOME_EXTRA_LINKS: list[Callable[[Session, Principal], list[tuple[str, str]]]] = []
 
 
 class LoginRequired(Exception):
@@ -227,7 +234,7 @@ def home(request: Request, me: PageUser, db: DB) -> HTMLResponse:
         request,
         "core/home.html",
         unit=unit,
-        links=HOME_LINKS.get(me.role, []),
+        links=HOME_LINKS.get(me.role, []) + [link for extra in HOME_EXTRA_LINKS for link in extra(db, me)],
         role_key=f"role.{me.role.value}",
     )
 
