@@ -58,16 +58,12 @@ def seed_demo() -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: bool = False) -> None:
     """Serve the web application and the API."""
-    import gc
-
     import uvicorn
 
-    import cityloop.app  # noqa: F401 - the application's modules, loaded before the freeze below
     from cityloop.config import get_settings
 
-    # The start-up heap is never garbage; frozen, the collector skips it. Bulk telemetry makes
-    # many short-lived tuples, and full collections over the whole heap cost ~40 % of its CPU.
-    gc.freeze()
+    # The start-up heap is frozen out of the garbage collector's sight by create_server_app, in each
+    # server process, once the app is built (decision 0010).
     if get_settings().secret_key.startswith("change-me"):
         err_console.print("warning: CITYLOOP_SECRET_KEY is the demo default; set your own in production")
     console.print(f"cityloop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")

@@ -276,9 +276,15 @@ def test_queue_filters_pages_and_quick_actions(client, db) -> None:
     assert 'data-quick="dispatch"' in client.get("/cases/queue?state=registered", headers=HTML).text
     merge_page = client.get(f"/cases/{ids[0]}", headers=HTML).text
     assert 'id="merge-form"' in merge_page
+    child = re.search(rf'name="child" value="({ids[1]}:\d+)"', merge_page)
+    assert child is not None  # the duplicate with the version the page showed
+    stale = f"{ids[1]}:{int(child.group(1).split(':')[1]) - 1}"
+    form = {"csrf": csrf_of(merge_page), "child": stale}
+    r = client.post(f"/cases/{ids[0]}/merge", data=form, headers=HTML)
+    assert r.status_code == 409 and db.get(Case, ids[1]).state != "merged"  # changed since: nothing merged
     r = client.post(
         f"/cases/{ids[0]}/merge",
-        data={"csrf": csrf_of(merge_page), "child": str(ids[1])},
+        data={"csrf": csrf_of(merge_page), "child": child.group(1)},
         follow_redirects=False,
     )
     assert r.status_code == 303 and db.get(Case, ids[1]).state == "merged"

@@ -63,6 +63,7 @@ _NEARBY = (
         Case.reported_at,
         Case.description,
         Case.address,
+        Case.version,
     )
     .where(
         Case.category_id == bindparam("category"),
@@ -90,6 +91,7 @@ class Candidate:
     reported_at: datetime
     similarity: float = 0.0  # character-bigram Dice of the two descriptions (0 when either is empty)
     score: float = 0.0  # place, time and text together, 0..1
+    version: int | None = None  # the row's version when read: a merge of a case changed since is refused
 
 
 def bigrams(text: str) -> frozenset[str]:
@@ -155,7 +157,16 @@ def candidates(
         text_part = sim if mine and row.description else 0.5
         score = round(0.4 * near + 0.2 * recent + 0.4 * text_part, 3)
         found.append(
-            Candidate(row.id, row.tracking_no, row.state, round(d, 1), row.reported_at, round(sim, 3), score)
+            Candidate(
+                row.id,
+                row.tracking_no,
+                row.state,
+                round(d, 1),
+                row.reported_at,
+                round(sim, 3),
+                score,
+                row.version,
+            )
         )
     found.sort(key=lambda c: (-c.score, c.distance_m, c.id))
     return found[:limit]

@@ -9,7 +9,7 @@ makes a person's next action stale.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,26 +40,20 @@ def _claim(session: Session, marker: Any, point: Any, at: datetime) -> Sequence[
     return session.execute(stmt).scalars().all()
 
 
-def _cases(session: Session, steps: Sequence[CaseStep]) -> dict[int, tuple[str, str]]:
+def _cases(session: Session, steps: Sequence[CaseStep]) -> dict[int, Case]:
+    """The steps' cases in one query (each is needed for its number, its state and its timeline)."""
     ids = {s.case_id for s in steps}
-    rows = session.execute(select(Case.id, Case.tracking_no, Case.state).where(Case.id.in_(ids)))
-    return {r.id: (r.tracking_no, r.state) for r in rows}
+    return {c.id: c for c in session.execute(select(Case).where(Case.id.in_(ids))).scalars()}
 
 
-def _params(step: CaseStep, tracking_no: str) -> dict[str, Any]:
-    return {"tracking_no": tracking_no, "step": step.step, "due": isoformat(step.due_at)}
-
-
-def _record(session: Session, step: CaseStep, kind: str, state: str, at: datetime) -> None:
-    case = session.get(Case, step.case_id)
-    assert case is not None
+def _record(session: Session, case: Case, step: CaseStep, kind: str, at: datetime) -> None:
     add_event(
         session,
         case=case,
         actor=WORKER,
         action=kind,
-        from_state=state,
-        to_state=state,
+        from_state=case.state,
+        to_state=case.state,
         public=False,
         data={"step": step.step, "step_id": step.id, "due_at": step.due_at.isoformat()},
         at=at,
@@ -74,77 +68,68 @@ def _record(session: Session, step: CaseStep, kind: str, state: str, at: datetim
     )
 
 
-def remind(session: Session) -> int:
-    """80 % of a step's time used: tell the unit holding it (or the command centre)."""
+def _fire(
+    session: Session,
+    *,
+    kind: str,
+    marker: str,
+    point: Any,
+    audiences: Callable[[CaseStep], list[tuple[str, int | None]]],
+    past_due_skips: bool = False,
+) -> int:
+    """Mark every running step whose ``point`` has passed (and whose ``marker`` is unset) once, tell
+    its ``audiences`` (notice ``cases.notice.<kind>``) and put it on the case's timeline."""
     at = now()
-    steps = _claim(session, CaseStep.reminded_at, CaseStep.remind_at, at)
-    known = _cases(session, steps)
+    steps = _claim(session, getattr(CaseStep, marker), point, at)
+    cases = _cases(session, steps)
     for step in steps:
-        step.reminded_at = at
-        if step.due_at <= at:
+        setattr(step, marker, at)
+        if past_due_skips and step.due_at <= at:
             continue  # the worker was away past the deadline: the overdue notice says it all
-        tracking_no, state = known[step.case_id]
-        notify.queue(
-            session,
-            kind="reminder",
-            case_id=step.case_id,
-            step_id=step.id,
-            audience="unit",
-            unit_id=step.unit_id,
-            message_key="cases.notice.reminder",
-            params=_params(step, tracking_no),
-        )
-        _record(session, step, "reminder", state, at)
-    session.flush()
-    return len(steps)
-
-
-def mark_overdue(session: Session) -> int:
-    """100 %: the step is overdue (超期); the unit is told, the timeline shows it."""
-    at = now()
-    steps = _claim(session, CaseStep.overdue_at, CaseStep.due_at, at)
-    known = _cases(session, steps)
-    for step in steps:
-        step.overdue_at = at
-        tracking_no, state = known[step.case_id]
-        notify.queue(
-            session,
-            kind="overdue",
-            case_id=step.case_id,
-            step_id=step.id,
-            audience="unit",
-            unit_id=step.unit_id,
-            message_key="cases.notice.overdue",
-            params=_params(step, tracking_no),
-        )
-        _record(session, step, "overdue", state, at)
-    session.flush()
-    return len(steps)
-
-
-def escalate(session: Session) -> int:
-    """Escalation point reached: the leader of the unit and the supervisors are told (督办)."""
-    at = now()
-    steps = _claim(session, CaseStep.escalated_at, CaseStep.escalate_at, at)
-    known = _cases(session, steps)
-    for step in steps:
-        step.escalated_at = at
-        tracking_no, state = known[step.case_id]
-        params = _params(step, tracking_no)
-        for audience, unit_id in (("unit_leader", step.unit_id), ("supervisor", None)):
+        case = cases[step.case_id]
+        params = {"tracking_no": case.tracking_no, "step": step.step, "due": isoformat(step.due_at)}
+        for audience, unit_id in audiences(step):
             notify.queue(
                 session,
-                kind="escalation",
+                kind=kind,
                 case_id=step.case_id,
                 step_id=step.id,
                 audience=audience,
                 unit_id=unit_id,
-                message_key="cases.notice.escalation",
+                message_key=f"cases.notice.{kind}",
                 params=params,
             )
-        _record(session, step, "escalation", state, at)
+        _record(session, case, step, kind, at)
     session.flush()
     return len(steps)
+
+
+def _holder(step: CaseStep) -> list[tuple[str, int | None]]:
+    return [("unit", step.unit_id)]
+
+
+def remind(session: Session) -> int:
+    """80 % of a step's time used: tell the unit holding it (or the command centre)."""
+    return _fire(
+        session, kind="reminder", marker="reminded_at", point=CaseStep.remind_at, audiences=_holder,
+        past_due_skips=True,
+    )  # fmt: skip
+
+
+def mark_overdue(session: Session) -> int:
+    """100 %: the step is overdue (超期); the unit is told, the timeline shows it."""
+    return _fire(session, kind="overdue", marker="overdue_at", point=CaseStep.due_at, audiences=_holder)
+
+
+def escalate(session: Session) -> int:
+    """Escalation point reached: the leader of the unit and the supervisors are told (督办)."""
+    return _fire(
+        session,
+        kind="escalation",
+        marker="escalated_at",
+        point=CaseStep.escalate_at,
+        audiences=lambda step: [("unit_leader", step.unit_id), ("supervisor", None)],
+    )
 
 
 @job("cases.deadlines", every_seconds=30)

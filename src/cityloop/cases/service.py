@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -496,7 +497,7 @@ def support(session: Session, *, actor: Principal, case: Case) -> Case:
 
 
 def merge(
-    session: Session, *, actor: Actor, parent: Case, children: list[tuple[Case, int | None]]
+    session: Session, *, actor: Actor, parent: Case, children: Sequence[tuple[Case, int | None]]
 ) -> list[Case]:
     """Link duplicate ``children`` (case, version read) to ``parent``; they close when it closes."""
     if parent.state not in OPEN_STATES:

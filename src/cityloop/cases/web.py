@@ -430,11 +430,16 @@ async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Respons
     parent = service.get_case(db, principal=me, case_id=case_id, for_update=True)
     try:
         me.require(CASES_DISPATCH)
-        refs = [str(v) for v in form.getlist("child") if str(v).isdigit()]
-        if not refs:
+        # Each ticked duplicate comes as "id:version" (the version the page showed), so a duplicate
+        # changed since is refused as stale, as in the API.
+        refs = [str(v).partition(":") for v in form.getlist("child")]
+        picked = [(int(i), int(v)) for i, _, v in refs if i.isdigit() and v.isdigit()]
+        if not picked:
             raise ValidationFailed("cases.web.error.merge_none")
-        children = [(service.get_case(db, principal=me, case_id=int(r), for_update=True), None) for r in refs]
-        service.merge(db, actor=me, parent=parent, children=children)  # type: ignore[arg-type]
+        children = [
+            (service.get_case(db, principal=me, case_id=i, for_update=True), version) for i, version in picked
+        ]
+        service.merge(db, actor=me, parent=parent, children=children)
         db.commit()
     except AppError as exc:
         return _refused(request, db, me, case_id, exc)
