@@ -90,7 +90,8 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.cookie_secure,
     )
-    app.add_middleware(SQLiteWriteGate)
+    # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
+    app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
     # Outermost, so an oversized body is refused before anything else reads it.
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes

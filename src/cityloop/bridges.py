@@ -10,17 +10,24 @@ from __future__ import annotations
 
 
 def install() -> None:
-    """Warnings open cases in the unified queue; chosen sites open programme tasks."""
+    """Warnings open cases in the unified queue; chosen sites open programme tasks; every new case gets
+    a suggested category."""
+    from cityloop.cases import service
+    from cityloop.insight import intake
     from cityloop.livability import task_bridge
     from cityloop.twin import case_bridge
 
     case_bridge.install()
     task_bridge.install()
+    service.add_intake_hook(intake.HOOK)
 
 
 def uninstall() -> None:
+    from cityloop.cases import service
+    from cityloop.insight import intake
     from cityloop.livability import task_bridge
     from cityloop.twin import case_bridge
 
     case_bridge.uninstall()
     task_bridge.set_bridge(None)
+    service.remove_intake_hook(intake.HOOK)

@@ -1,13 +1,16 @@
 """Two people act on one case at the same moment: one wins, the other gets 409, no update is lost."""
 
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from cityloop.cases import service
+from cityloop.cases import groupcommit, service
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.workflow import ActionInput
 from cityloop.core.db import new_session, session_scope
@@ -109,3 +112,87 @@ def test_a_crowd_of_writers_does_not_stall_the_server(server) -> None:
             .where(CaseEvent.case_id == case_id, CaseEvent.action == "note")
         )
     assert notes == crowd
+
+
+def _prepared(n: int, *, same_key_twice: bool = False) -> list[service.Prepared]:
+    with session_scope(write=False) as s:
+        lon, lat = point_in(s, f"{YJP}-C1-G1")
+        citizen = org.principal_for(org.get_user(s, username="citizen"))
+        out = []
+        for i in range(n):
+            key = "same-key" if same_key_twice and i in (1, 2) else f"group-{i}-{uuid.uuid4()}"
+            report = service.NewCase(category="SJ0102", lon=lon, lat=lat, description="同时上报")
+            prepared = service.prepare(s, actor=citizen, report=report, idempotency_key=key)
+            assert isinstance(prepared, service.Prepared)
+            out.append(prepared)
+        return out
+
+
+def _submit_together(writer: groupcommit.GroupCommit, items: list[service.Prepared]) -> list[object]:
+    """Hold the leader's place until every report waits, so that they are written as one batch."""
+    results: list[object] = [None] * len(items)
+
+    def submit(i: int) -> None:
+        try:
+            results[i] = writer.submit(items[i])
+        except Exception as exc:
+            results[i] = exc
+
+    with writer._leader:
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(items))]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(writer._pending) < len(items) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_reports_that_arrive_together_are_written_in_one_transaction_each_with_its_own_case(live_db) -> None:
+    writer = groupcommit.GroupCommit()
+    results = _submit_together(writer, _prepared(10))
+    assert writer.batches == 1 and writer.written == 10
+    ids = [r.case.id for r in results]  # type: ignore[attr-defined]
+    assert len(set(ids)) == 10
+    with session_scope(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.id.in_(ids))) == 10
+        numbers = {s.get(Case, i).tracking_no for i in ids}
+    assert len(numbers) == 10
+
+
+def test_one_bad_report_in_a_batch_costs_the_others_nothing(live_db) -> None:
+    # Two reports with one Idempotency-Key in the same batch break the key's unique index: the batch is
+    # written again one by one, the first keeps the key and the second alone gets the error.
+    writer = groupcommit.GroupCommit()
+    results = _submit_together(writer, _prepared(6, same_key_twice=True))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
+    ids = [r.case.id for r in results if not isinstance(r, Exception)]  # type: ignore[attr-defined]
+    assert len(set(ids)) == 5 and writer.written == 5
+    with session_scope(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.id.in_(ids))) == 5
+
+
+def test_a_burst_of_reports_over_http_each_gets_exactly_one_case(server) -> None:
+    h = live_token("inspector")
+    with session_scope(write=False) as s:
+        lon, lat = point_in(s, f"{YJP}-C1-G1")
+    crowd = 48
+    gate = threading.Barrier(crowd)
+    keys = [f"burst-{i}" for i in range(crowd - 2)] + ["burst-again", "burst-again"]
+
+    def send(key: str) -> tuple[int, int]:
+        body = {"category": "SJ0102", "lon": lon, "lat": lat, "description": "一起上报"}
+        with httpx.Client(base_url=server.base, timeout=60) as c:
+            gate.wait(timeout=30)
+            r = c.post("/api/v1/cases", headers={**h, "Idempotency-Key": key}, json=body)
+            return r.status_code, r.json()["id"]
+
+    with ThreadPoolExecutor(crowd) as pool:
+        answers = list(pool.map(send, keys))
+    assert all(code in (200, 201) for code, _ in answers)
+    assert sorted(code for code, _ in answers).count(200) <= 1  # only the repeated key may be replayed
+    assert answers[-1][1] == answers[-2][1]  # the same key: the same case
+    assert len({case_id for _, case_id in answers}) == crowd - 1

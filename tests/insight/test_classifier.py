@@ -142,6 +142,30 @@ def test_fast_featurisation_equals_scikit_learn() -> None:
         assert np.abs(ours.transform(texts) - ref.transform(texts)).max() < 1e-12
 
 
+def test_a_lone_text_featurised_by_look_ups_equals_scikit_learn() -> None:
+    # Intake classifies one report at a time through a dictionary path; it must agree with the batch.
+    x, _ = _data(per_class=10)
+    texts = [" ".join(r) for r in x]
+    for ngram in ((1, 2), (2, 2), (1, 1)):
+        ours = CharTfidf.fit(texts[:20], ngram=ngram, min_df=1)
+        ref = TfidfVectorizer(analyzer="char", ngram_range=ngram, vocabulary=ours.vocabulary)
+        ref.idf_ = ours.idf
+        for text in [*texts[:25], "", "Ａ  b\n\nc", "𠀀字", "x"]:
+            assert abs(ours.transform([text]) - ref.transform([text])).toarray().max() < 1e-12
+
+
+def test_one_report_at_a_time_gets_the_same_answer_as_in_a_batch() -> None:
+    x, y = _data()
+    models = [train(x, y, prior=CategoryPrior(CATEGORIES)), KeywordClassifier.from_categories(CATEGORIES)]
+    test_x, _ = _data(per_class=4, seed=7)
+    batch_texts = [*test_x, "今天天气很好", ""]
+    for model in models:
+        together = model.probabilities(batch_texts)
+        for row, record in enumerate(batch_texts):
+            assert np.allclose(model.probabilities([record])[0], together[row], atol=1e-12)
+            assert model.predict([record])[0] == model.predict(batch_texts)[row]
+
+
 def test_the_title_is_the_lead_and_a_lone_text_leads_with_its_opening() -> None:
     assert document(("小区噪音", "晚上 很吵")) == ("小区噪音 晚上 很吵", "小区噪音")
     full, lead = document("一" * 40)

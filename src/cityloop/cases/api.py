@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cityloop.cases import attachments, categories, queue, routing, rules, service
+from cityloop.cases import attachments, categories, groupcommit, queue, routing, rules, service
 from cityloop.cases.models import Case, CaseEvent, Category, RoutingRule
 from cityloop.cases.permissions import (
     CASES_ATTACH,
@@ -223,9 +223,9 @@ async def create_case(
     def unit_of_work() -> tuple[bool, bytes]:
         # The hot path of every channel runs in ONE worker thread: no thread hops, and on SQLite the write
         # lock is taken and released by the same thread. Everything that only reads (sign-in, category,
-        # place, rules, duplicates) happens before the write transaction, which stays short; the answer
-        # is rendered after the commit, so no lock (SQLite's writer, the audit chain's tail on
-        # PostgreSQL) waits for it.
+        # place, rules, duplicates, the category suggestion) happens before the write, which is short and
+        # shared with the reports arriving at the same moment (``groupcommit``); the answer is rendered
+        # after the commit, so no lock (SQLite's writer, the audit chain's tail on PostgreSQL) waits for it.
         read = new_session()
         try:
             principal = current_principal(optional_principal(request, read))
@@ -233,18 +233,19 @@ async def create_case(
             prepared = service.prepare(read, actor=principal, report=report, idempotency_key=idempotency_key)
             if isinstance(prepared, service.IntakeResult):  # a retry of a report already taken
                 return False, intake_json(read, principal, prepared)
+            read.rollback()  # no read transaction held open while the report waits for its batch
+            try:
+                result = groupcommit.write(prepared)
+            except IntegrityError:
+                # A concurrent request with the same key committed first: answer with that case.
+                row = service.find_idempotent(read, owner=prepared.owner, key=idempotency_key or "")
+                if row is None:
+                    raise
+                return False, intake_json(read, principal, service.replay(read, row, report))
+            return True, intake_json(read, principal, result)
         finally:
             read.rollback()
             read.close()
-        db = new_session(write=True)
-        try:
-            result, _ = commit_intake(
-                db, actor=principal, report=report, idempotency_key=idempotency_key, prepared=prepared
-            )
-            return result.created, intake_json(db, principal, result)
-        finally:
-            db.rollback()
-            db.close()
 
     created, content = await run_in_threadpool(unit_of_work)
     headers = None if created else {"Idempotent-Replayed": "true"}

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,7 +39,6 @@ from cityloop.core.db import is_postgresql
 from cityloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.core.geo import Datum, to_wgs84
 from cityloop.core.permissions import Principal, Role
-from cityloop.insight import intake as insight_intake
 
 __all__ = ["ActionInput", "allowed_actions", "apply_action"]
 
@@ -187,6 +186,30 @@ def _check_report(actor: Actor, report: NewCase) -> tuple[str, float | None, flo
     return source, lon, lat
 
 
+class IntakeHook(Protocol):
+    """Work another domain does on every new case (``cityloop.bridges.install`` adds them; the category
+    suggestion of ``insight.intake`` is one). ``prepare`` runs with intake's reads, before the write
+    transaction, and may be as slow as it needs; ``persist`` runs inside it, after the case is inserted,
+    and must be quick and must not raise (a report is never refused because of a hook)."""
+
+    def prepare(self, session: Session, *, report: NewCase) -> Any: ...
+
+    def persist(self, session: Session, *, case_id: int, prepared: Any) -> None: ...
+
+
+INTAKE_HOOKS: list[IntakeHook] = []
+
+
+def add_intake_hook(hook: IntakeHook) -> None:
+    if hook not in INTAKE_HOOKS:
+        INTAKE_HOOKS.append(hook)
+
+
+def remove_intake_hook(hook: IntakeHook) -> None:
+    if hook in INTAKE_HOOKS:
+        INTAKE_HOOKS.remove(hook)
+
+
 @dataclass
 class Prepared:
     """A report checked, located, routed and compared with open cases: ready to be written."""
@@ -203,6 +226,7 @@ class Prepared:
     cell: str | None
     route: routing.Route
     duplicates: list[duplicates.Candidate]
+    hooks: list[tuple[IntakeHook, Any]] = field(default_factory=list)
 
 
 def prepare(
@@ -245,8 +269,9 @@ def prepare(
             address=report.address,
         )
     route = routing.route(session, category=category, located=located)
+    hooks = [(hook, hook.prepare(session, report=report)) for hook in INTAKE_HOOKS]
     return Prepared(
-        actor, report, owner, idempotency_key, source, lon, lat, category, located, cell, route, dupes
+        actor, report, owner, idempotency_key, source, lon, lat, category, located, cell, route, dupes, hooks
     )
 
 
@@ -328,7 +353,8 @@ def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
         entity_id=case.id,
         after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
     )
-    insight_intake.after_intake(session, case_id=case.id, text=values["description"])  # never raises
+    for hook, value in p.hooks:
+        hook.persist(session, case_id=case.id, prepared=value)
     return IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category)
 
 

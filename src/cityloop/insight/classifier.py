@@ -109,14 +109,20 @@ class LinearClassifier:
         return featurize(self.full, self.lead, self._scorer, self.prior_weight, docs)
 
     def scores(self, records: Sequence[Record]) -> np.ndarray:
-        return decision(self.features(records), self.coef, self.intercept)
+        return self._decision([document(r) for r in records])
+
+    def _decision(self, docs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if len(docs) == 1:  # intake: the text's few non-zero features against the columns they hit
+            _, cols, values = feature_entries(self.full, self.lead, self._scorer, self.prior_weight, docs)
+            return (self.coef[:, cols] @ values + self.intercept).reshape(1, -1)
+        return decision(self._features(docs), self.coef, self.intercept)
 
     def probabilities(self, records: Sequence[Record]) -> np.ndarray:
         return calibrated(self.scores(records), self.temperature)
 
     def predict(self, records: Sequence[Record]) -> list[Prediction]:
         docs = [document(r) for r in records]
-        probs = calibrated(decision(self._features(docs), self.coef, self.intercept), self.temperature)
+        probs = calibrated(self._decision(docs), self.temperature)
         return _best(self.classes, probs, np.array([bool(d[0]) for d in docs], dtype=bool))
 
 
@@ -129,9 +135,23 @@ def featurize(
 ) -> sp.csr_matrix:
     """Rows: [TF-IDF of the whole text | TF-IDF of the lead | weighted category-name similarities].
 
-    Built from numpy entries in one sparse construction: per-call overhead matters at intake, where
-    a batch is one report.
+    Built from numpy entries in one sparse construction.
     """
+    rows, cols, values = feature_entries(full, lead, scorer, prior_weight, docs)
+    width = len(full.vocabulary) + len(lead.vocabulary)
+    if scorer is not None and prior_weight > 0:
+        width += len(scorer.classes)
+    return sp.csr_matrix((values, (rows, cols)), shape=(len(docs), width))
+
+
+def feature_entries(
+    full: CharTfidf,
+    lead: CharTfidf,
+    scorer: PriorScorer | None,
+    prior_weight: float,
+    docs: Sequence[tuple[str, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero (row, column, value) entries of ``featurize(...)``."""
     texts = [d[0] for d in docs]
     r1, c1, v1 = full.entries(texts)
     r2, c2, v2 = lead.entries([d[1] for d in docs])
@@ -141,9 +161,8 @@ def featurize(
         dense = prior_weight * scorer.scores(texts)
         r3, c3 = np.nonzero(dense)
         parts.append((r3, c3 + width, dense[r3, c3]))
-        width += dense.shape[1]
     rows, cols, values = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return sp.csr_matrix((values, (rows, cols)), shape=(len(docs), width))
+    return rows, cols, values
 
 
 def decision(features: sp.csr_matrix, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ class CharTfidf:
             else:
                 bigram_keys.append(self._char_id[term[0]] * self._size + self._char_id[term[1]])
                 bigram_index.append(index)
+        self._index = {term: index for index, term in enumerate(self.vocabulary)}
         order = np.argsort(np.array(bigram_keys, dtype=np.int64), kind="stable")
         self._bigram_keys = np.array(bigram_keys, dtype=np.int64)[order]
         self._bigram_index = np.array(bigram_index, dtype=np.int64)[order]
@@ -98,6 +99,8 @@ class CharTfidf:
 
     def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The non-zero entries (row, column, value) of ``transform(texts)``, computed with numpy only."""
+        if len(texts) == 1 and len(texts[0]) <= ONE_TEXT_CHARS:
+            return self._entries_of_one(texts[0])
         docs = [_WHITE_RUNS.sub(" ", t.lower()) for t in texts]
         points = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         inside = points < len(self._table)
@@ -123,8 +126,36 @@ class CharTfidf:
         norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))
         return rows, cols, values / norms[rows]
 
+    def _entries_of_one(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # The same entries for a lone short text (a report at intake) by dictionary look-ups: the dozen
+        # numpy calls of the batch path cost more than the text itself (a profile of bench/cases_intake.py
+        # put classification at a fifth of a report's CPU before this path).
+        doc = _WHITE_RUNS.sub(" ", text.lower())
+        index = self._index
+        counts: dict[int, int] = {}
+        if self.ngram[0] == 1:
+            for ch in doc:
+                col = index.get(ch)
+                if col is not None:
+                    counts[col] = counts.get(col, 0) + 1
+        if self.ngram[1] == 2:
+            for k in range(len(doc) - 1):
+                col = index.get(doc[k : k + 2])
+                if col is not None:
+                    counts[col] = counts.get(col, 0) + 1
+        cols = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
+        values = np.fromiter((counts[c] for c in cols.tolist()), dtype=np.float64, count=len(counts))
+        values *= self.idf[cols]
+        if len(values):
+            values /= np.sqrt(values @ values)
+        return np.zeros(len(cols), dtype=np.int64), cols, values
+
 
 _WHITE_RUNS = re.compile(r"\s\s+")  # what scikit-learn's char analyzer collapses
+# Up to this length a lone text takes the look-up path (longer ones: numpy's per-character speed wins).
+ONE_TEXT_CHARS = 2000
+# Category-name centroids up to this many cells (n-grams × classes) are kept dense as well (8 MB).
+DENSE_CELLS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -193,8 +224,16 @@ class PriorScorer:
             self._vec = None
         else:
             self._centroids = self._vec.transform(docs).T.tocsc()
+            # Rows of the centroids by n-gram, dense when that is small, for one text at a time (``scores``).
+            rows = self._centroids.tocsr()
+            self._rows = rows.toarray() if rows.shape[0] * rows.shape[1] <= DENSE_CELLS else rows
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         if self._vec is None:
             return np.zeros((len(texts), len(self.classes)))
+        if len(texts) == 1:  # intake: a dot product over the text's few n-grams, no sparse product
+            _, cols, values = self._vec.entries(texts)
+            if not len(cols):
+                return np.zeros((1, len(self.classes)))
+            return np.asarray(values @ self._rows[cols]).reshape(1, -1)
         return np.asarray((self._vec.transform(texts) @ self._centroids).todense())

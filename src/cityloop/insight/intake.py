@@ -1,13 +1,15 @@
 """A suggested category for every new case, cheaply, inside intake — and never at intake's expense.
 
-``after_intake`` is the one call ``cases.service.persist`` makes. It classifies the description with
-the active model version (loaded once per process, reloaded when another version is activated) or,
-when there is none or it cannot be used, with keyword rules built from the active category names. The
-suggestion is one plain INSERT into ``case_insights``; at or above ``insight_prefill_confidence`` the
-dispatcher sees it pre-filled, below it the case waits for manual triage.
+``HOOK`` is an intake hook of ``cases.service`` (``cityloop.bridges.install`` adds it). Before the
+write transaction it classifies the description with the active model version (loaded once per
+process, reloaded when another version is activated) or, when there is none or it cannot be used, with
+keyword rules built from the active category names. Inside the transaction the suggestion is one plain
+INSERT into ``case_insights``; at or above ``insight_prefill_confidence`` the dispatcher sees it
+pre-filled, below it the case waits for manual triage.
 
-Cost per report (bench/insight_intake.py): one classification (~1 ms), one INSERT, and every
-``CHECK_SECONDS`` one indexed look-up of the active version.
+Cost per report: one classification of one text (tens of microseconds for the keyword rules; see
+``features.CharTfidf._entries_of_one``), one INSERT, and every ``CHECK_SECONDS`` one indexed look-up
+of the active version.
 """
 
 from __future__ import annotations
@@ -133,13 +135,26 @@ def suggest(session: Session, *, text: str) -> Suggestion:
     return Suggestion(code, confidence, version, "prefilled" if prefill else "manual")
 
 
-def after_intake(session: Session, *, case_id: int, text: str) -> Suggestion | None:
-    """The intake hook: store the suggestion for a new case. Never raises."""
-    try:
-        s = suggest(session, text=text)
-    except Exception as exc:
-        log.warning("no category suggestion for case %s: %s", case_id, exc)
-        return None
+class SuggestionHook:
+    """Suggest while intake reads, store with the case. Neither half ever raises."""
+
+    def prepare(self, session: Session, *, report: Any) -> Suggestion | None:
+        try:
+            return suggest(session, text=report.description or "")
+        except Exception as exc:
+            log.warning("no category suggestion for a report: %s", exc)
+            return None
+
+    def persist(self, session: Session, *, case_id: int, prepared: Suggestion | None) -> None:
+        if prepared is not None:
+            store(session, case_id=case_id, suggestion=prepared)
+
+
+HOOK = SuggestionHook()
+
+
+def store(session: Session, *, case_id: int, suggestion: Suggestion) -> None:
+    s = suggestion
     values: dict[str, Any] = {
         "case_id": case_id,
         "suggested_code": s.code,
@@ -149,7 +164,6 @@ def after_intake(session: Session, *, case_id: int, text: str) -> Suggestion | N
         "created_at": now(),
     }
     session.execute(_INSERT, values)
-    return s
 
 
 def reset() -> None:
