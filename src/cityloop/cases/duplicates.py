@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import cast
 
 import h3
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.cases.categories import Leaf
@@ -53,30 +54,32 @@ def nearby_cells(cell: str, radius_m: int) -> list[str]:
 
 
 # One statement for every intake (bound parameters; the cell list expands): built once.
+_C = cast(Table, Case.__table__).c
+# Table columns, not the entity's: a Core select skips the ORM's per-row work on every report.
 _NEARBY = (
     select(
-        Case.id,
-        Case.tracking_no,
-        Case.state,
-        Case.lon,
-        Case.lat,
-        Case.reported_at,
-        Case.description,
-        Case.address,
-        Case.version,
+        _C.id,
+        _C.tracking_no,
+        _C.state,
+        _C.lon,
+        _C.lat,
+        _C.reported_at,
+        _C.description,
+        _C.address,
+        _C.version,
     )
     .where(
-        Case.category_id == bindparam("category"),
-        Case.h3_cell.in_(bindparam("cells", expanding=True)),
-        Case.reported_at >= bindparam("since"),
-        Case.reported_at <= bindparam("until"),
+        _C.category_id == bindparam("category"),
+        _C.h3_cell.in_(bindparam("cells", expanding=True)),
+        _C.reported_at >= bindparam("since"),
+        _C.reported_at <= bindparam("until"),
         text(f"cases.{OPEN_SQL}"),  # literal, to match the partial index on open cases
-        Case.parent_id.is_(None),
-        Case.id != bindparam("exclude"),
+        _C.parent_id.is_(None),
+        _C.id != bindparam("exclude"),
         # The radius's bounding box, so only the few real neighbours come back to Python: the k-ring of
         # cells is several times the circle's area, and a busy area has hundreds of open cases in it.
-        Case.lon.between(bindparam("west"), bindparam("east")),
-        Case.lat.between(bindparam("south"), bindparam("north")),
+        _C.lon.between(bindparam("west"), bindparam("east")),
+        _C.lat.between(bindparam("south"), bindparam("north")),
     )
     .limit(500)
 )

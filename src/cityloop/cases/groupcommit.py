@@ -80,7 +80,7 @@ class GroupCommit:
     def _write_together(self, batch: list[_Pending]) -> bool:
         db = self._session()
         try:
-            results = [service.persist(db, prepared=item.prepared) for item in batch]
+            results = service.persist_many(db, [item.prepared for item in batch])
             db.commit()
         except Exception as exc:
             db.rollback()

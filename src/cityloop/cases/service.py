@@ -60,7 +60,7 @@ _STEPS = cast(Table, CaseStep.__table__)
 _EVENTS = cast(Table, CaseEvent.__table__)
 _KEYS = cast(Table, IdempotencyKey.__table__)
 _CASES = cast(Table, Case.__table__)
-_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
+_INSERT_CASES = insert(_CASES).returning(_CASES.c.id, _CASES.c.tracking_no)
 _INSERT_STEP = insert(_STEPS)
 _INSERT_EVENT = insert(_EVENTS)
 _INSERT_KEY = insert(_KEYS)
@@ -277,13 +277,80 @@ def prepare(
 
 def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
     """Write a prepared report: number it, insert the case, its first deadline, event and key, audit it."""
-    p, report, actor = prepared, prepared.report, prepared.actor
+    return persist_many(session, [prepared])[0]
+
+
+def persist_many(session: Session, batch: Sequence[Prepared]) -> list[IntakeResult]:
+    """Write prepared reports together (``groupcommit``): one numbering, one INSERT per table for all of
+    them, then one audit record and the hooks' rows for each, in the order given."""
     at = now()
     year = to_display(at).year  # type: ignore[union-attr]
-    number = next_numbers(session, year=year)
+    last = next_numbers(session, year=year, count=len(batch))
+    cases, rows, steps = [], [], []
+    for n, p in enumerate(batch):
+        values = _case_values(p, at, tracking_no(year, last - len(batch) + 1 + n))
+        case = Case(**values)
+        step = step_values(case=case, category=p.category, step="register", unit_id=None, start=at)
+        for name in ("due_at", "register_due_at"):
+            values[name] = getattr(case, name)
+        cases.append(case)
+        rows.append(values)
+        steps.append(step)
+    # Plain INSERTs on the hot path of every channel; each case object then joins the session as if it
+    # had been loaded (every column is set), so callers can go on using it. Ids come back with their
+    # tracking numbers (unique), so nothing depends on the order of RETURNING.
+    ids = {row.tracking_no: row.id for row in session.execute(_INSERT_CASES, rows)}
+    events, keys = [], []
+    for p, case, step in zip(batch, cases, steps, strict=True):
+        case.id = step["case_id"] = ids[case.tracking_no]
+        make_transient_to_detached(case)
+        session.add(case)
+        events.append(
+            event_values(
+                case_id=case.id,
+                actor=p.actor,
+                action="report",
+                from_state=None,
+                to_state=case.state,
+                public=True,
+                data={"source": p.source, "routing": p.route.reason},
+                at=at,
+            )
+        )
+        if p.key:
+            key_row = {
+                "owner": p.owner,
+                "key": p.key,
+                "request_hash": _request_hash(p.report),
+                "case_id": case.id,
+                "created_at": at,
+            }
+            keys.append(key_row)
+    session.execute(_INSERT_STEP, steps)
+    session.execute(_INSERT_EVENT, events)
+    if keys:
+        session.execute(_INSERT_KEY, keys)
+    results = []
+    for p, case, values in zip(batch, cases, rows, strict=True):
+        audit.record(
+            session,
+            actor=p.actor,
+            action="case.report",
+            entity_type="case",
+            entity_id=case.id,
+            after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
+        )
+        for hook, value in p.hooks:
+            hook.persist(session, case_id=case.id, prepared=value)
+        results.append(IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category))
+    return results
+
+
+def _case_values(p: Prepared, at: Any, number: str) -> dict[str, Any]:
+    report, actor = p.report, p.actor
     principal = actor if isinstance(actor, Principal) else None
-    values: dict[str, Any] = {
-        "tracking_no": tracking_no(year, number),
+    return {
+        "tracking_no": number,
         "source": p.source,
         "source_ref": report.source_ref,
         "category_id": p.category.id,
@@ -314,48 +381,6 @@ def persist(session: Session, *, prepared: Prepared) -> IntakeResult:
         "version": 1,
         **{name: None for name in _LATER},
     }
-    case = Case(**values)
-    step = step_values(case=case, category=p.category, step="register", unit_id=None, start=at)
-    for name in ("due_at", "register_due_at"):
-        values[name] = getattr(case, name)
-    # Plain INSERTs on the hot path of every channel; the case object then joins the session as if it had
-    # been loaded (every column is set), so callers can go on using it.
-    case.id = session.execute(_INSERT_CASE, values).scalar_one()
-    make_transient_to_detached(case)
-    session.add(case)
-    step["case_id"] = case.id
-    session.execute(_INSERT_STEP, step)
-    event = event_values(
-        case_id=case.id,
-        actor=actor,
-        action="report",
-        from_state=None,
-        to_state=case.state,
-        public=True,
-        data={"source": p.source, "routing": p.route.reason},
-        at=at,
-    )
-    session.execute(_INSERT_EVENT, event)
-    if p.key:
-        key_row = {
-            "owner": p.owner,
-            "key": p.key,
-            "request_hash": _request_hash(report),
-            "case_id": case.id,
-            "created_at": at,
-        }
-        session.execute(_INSERT_KEY, key_row)
-    audit.record(
-        session,
-        actor=actor,
-        action="case.report",
-        entity_type="case",
-        entity_id=case.id,
-        after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
-    )
-    for hook, value in p.hooks:
-        hook.persist(session, case_id=case.id, prepared=value)
-    return IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category)
 
 
 def intake(
