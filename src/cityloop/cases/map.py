@@ -91,9 +91,11 @@ def counts(
 ) -> dict[tuple[int, int], int]:
     """Matching cases per tile: one query, a correlated count (one index range) per tile."""
     ranges = [(i, *mapcells.key_range(x, y, level)) for i, (x, y) in enumerate(tiles)]
-    r = values(
-        column("k", Integer), column("lo", BigInteger), column("hi", BigInteger), name="map_tiles"
-    ).data(ranges).cte("map_tiles")
+    r = (
+        values(column("k", Integer), column("lo", BigInteger), column("hi", BigInteger), name="map_tiles")
+        .data(ranges)
+        .cte("map_tiles")
+    )
     inner = _filtered(session, select(func.count()).select_from(Case), principal, f)
     n = inner.where(Case.map_cell.between(r.c.lo, r.c.hi)).scalar_subquery()
     out: dict[tuple[int, int], int] = {}
