@@ -92,7 +92,8 @@ def indicators_cmd(
     locale: str = typer.Option("zh-CN", "--lang", help="zh-CN | en"),
     xlsx: Path = typer.Option(None, "--xlsx", help="also write the Excel workbook here"),
 ) -> None:
-    """按时派遣率, 按期处置率, 结案率, 返工率, 满意率 and the 12345 三率 for the district (see docs)."""
+    """按时派遣率, 准确派遣率, 按期处置率, 结案率, 按期结案率, 返工率, 延期率, 满意率 and the 12345 三率
+    for the district (see docs)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -127,7 +128,7 @@ def indicators_cmd(
             end_section=bool(res.rows) and r is res.rows[-1],
         )
     # A report, not a widget: wide enough for every column even when the output is not a terminal.
-    Console(width=max(console.width, 170)).print(table)
+    Console(width=max(console.width, 200)).print(table)
     if xlsx is not None:
         try:
             xlsx.write_bytes(to_excel(results, locale=locale))
