@@ -222,7 +222,7 @@ def buckets(w: Window, bucket: str) -> list[Bucket]:
 ONE: ColumnElement[int] = literal_column("1")
 
 
-def _n(cond: ColumnElement[bool]) -> Any:
+def _n(cond: ColumnElement[bool] | Any) -> Any:
     return func.count(case((cond, ONE)))
 
 
