@@ -1,7 +1,8 @@
 """cases: the map's grid cells, per-attempt indicator flags, returned dispatches, three more indicators
 
-- ``cases.map_cell`` (Morton key of the position, cases/mapcells.py) and ``ix_cases_map``: the queue map
-  counts every matching case per grid cell from that index alone.
+- ``cases.map_cell`` (Morton key of the position, cases/mapcells.py), ``ix_cases_map`` and its partial twin
+  on open cases ``ix_cases_open_map``: the queue map counts every matching case per grid cell from an index
+  alone.
 - ``cases.handle_late`` / ``handle_extended`` / ``verify_late`` and ``case_steps.extensions``: on-time and
   extension indicators judge every attempt of the responsible unit, not only the last; ``case_returns``:
   one row per dispatch a unit returned (准确派遣率, and each dispatch judged for the unit it went to).
@@ -40,6 +41,7 @@ MAP = ["map_cell", "state", "category_id", "source", "unit_id", "street_id", "gr
        "possible_duplicate", "due_at"]  # fmt: skip
 ROLLUP_COUNTS = ("dispatched_accurately", "closed_on_time", "extended")
 FLAGS = ("handle_late", "handle_extended", "verify_late")
+OPEN_SQL = "state NOT IN ('closed', 'merged', 'voided')"  # models.OPEN_SQL, as it was at this revision
 
 
 def _backfill_cells(conn: sa.Connection) -> None:
@@ -121,9 +123,14 @@ def upgrade() -> None:
     op.drop_index("ix_cases_indicators", table_name="cases")
     op.create_index("ix_cases_indicators", "cases", NEW_INDICATORS, unique=False)
     op.create_index("ix_cases_map", "cases", MAP, unique=False)
+    where = sa.text(OPEN_SQL)
+    op.create_index(
+        "ix_cases_open_map", "cases", MAP, unique=False, sqlite_where=where, postgresql_where=where
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_open_map", table_name="cases")
     op.drop_index("ix_cases_map", table_name="cases")
     op.drop_index("ix_cases_indicators", table_name="cases")
     op.create_index("ix_cases_indicators", "cases", OLD_INDICATORS, unique=False)

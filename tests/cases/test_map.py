@@ -95,7 +95,13 @@ def test_the_queue_filters_apply(client, token_for, cases) -> None:
     assert not {yjp, dept, hjp} & _ids(_map(client, h, state="closed"))
     assert {yjp, dept, hjp} <= _ids(_map(client, h, state="dispatched"))
     assert _ids(_map(client, h, q=cases["yjp"]["tracking_no"])) == {yjp}
-    for params in ({"category": "BJ0118"}, {"street": HJP}, {"state": "open"}, {"source": "app"}):
+    for params in (
+        {"category": "BJ0118"},
+        {"street": HJP},
+        {"state": "open"},
+        {"source": "app"},
+        {"overdue": "true"},
+    ):
         assert _ids(_map(client, h, **params)) == _listed(client, h, **params), params
     # A box around 黄桷坪's case only, at street zoom.
     lon, lat = cases["hjp"]["lon"], cases["hjp"]["lat"]

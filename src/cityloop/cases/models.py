@@ -87,7 +87,8 @@ INDICATOR_COLUMNS = (
     "handle_extended",
 )
 # The map (cases/map.py) counts cases per grid cell by key ranges of this index, reading no table row
-# for the queue's filters (state, category, source, units and areas, duplicates, overdue).
+# for the queue's filters (state, category, source, units and areas, duplicates, overdue); filters on
+# open cases (the queue's default, overdue) read its partial twin, a few thousand entries.
 MAP_COLUMNS = (
     "map_cell",
     "state",
@@ -113,6 +114,7 @@ class Case(IdMixin, Base):
         Index("ix_cases_street_reported", "street_id", "reported_at"),
         Index("ix_cases_indicators", *INDICATOR_COLUMNS),
         Index("ix_cases_map", *MAP_COLUMNS),
+        _open_index("ix_cases_open_map", *MAP_COLUMNS),
         _open_index("ix_cases_open_reported", "reported_at"),
         _open_index("ix_cases_open_unit", "unit_id", "due_at"),
         _open_index("ix_cases_open_category", "category_id", "h3_cell"),
