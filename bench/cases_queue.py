@@ -1,5 +1,6 @@
-"""A million cases: bulk load through `cityloop cases import`, then time the queue API, the indicators
-(JSON, Excel, the 12-month trend) and the indicator dashboard page.
+"""A million cases: bulk load through `cityloop cases import`, then time the queue API, the queue map's
+GeoJSON (points or grid clusters of every matching case), the indicators (JSON, Excel, the 12-month
+trend) and the indicator dashboard page.
 
     python bench/cases_queue.py                     # SQLite in a temp dir, 1,000,000 cases
     python bench/cases_queue.py --db postgresql     # PostgreSQL (CITYLOOP_BENCH_PG=postgresql+psycopg://…)
@@ -7,8 +8,9 @@
     python bench/cases_queue.py --load-only [--name NAME]   # load once, print the URL …
     python bench/cases_queue.py --reuse URL                 # … and time it as often as needed
 
-Targets (issue 3): import ≥ 10,000 cases/s; the queue's first page with filters and the indicator query
-each < 500 ms. Times below are medians of 5 runs (after one warm-up run), with the slowest run shown too.
+Targets (issue 3): import ≥ 10,000 cases/s; the queue's first page with filters, the map and the
+indicator query each < 500 ms. Times below are medians of 5 runs (after one warm-up run), with the
+slowest run shown too.
 """
 
 from __future__ import annotations
@@ -206,6 +208,30 @@ def main() -> int:
         ("street (scoped), handling, by deadline", street, {"state": "handling", "sort": "due_at"}),
         ("street (scoped), everything", street, {}),
     ]
+    # The queue map (/cases/map): every case matching the filters in the box, clustered per grid cell.
+    district = "106.2,29.2,106.8,29.8"  # the whole demo district with a margin
+    lon, lat = 106.505, 29.505
+    street_box = f"{lon - 0.02},{lat - 0.012},{lon + 0.02},{lat + 0.012}"  # ~ a 900×600 px view at zoom 15
+    map_calls = [
+        ("dispatcher, open (the queue's default), district, zoom 11", dispatcher,
+         {"bbox": district, "zoom": 11, "state": "open"}),
+        ("dispatcher, all states (every case), district, zoom 11", dispatcher,
+         {"bbox": district, "zoom": 11, "state": "all"}),
+        ("dispatcher, all states, district, zoom 12", dispatcher,
+         {"bbox": district, "zoom": 12, "state": "all"}),
+        ("dispatcher, closed, one category, district, zoom 11", dispatcher,
+         {"bbox": district, "zoom": 11, "state": "closed", "category": "SJ0102"}),
+        ("dispatcher, all states, hotline, one street, zoom 11", dispatcher,
+         {"bbox": district, "zoom": 11, "state": "all", "street": HJP, "source": "hotline_12345"}),
+        ("dispatcher, overdue, district, zoom 11", dispatcher,
+         {"bbox": district, "zoom": 11, "overdue": "true"}),
+        ("dispatcher, all states, street-level view, zoom 15", dispatcher,
+         {"bbox": street_box, "zoom": 15, "state": "all"}),
+        ("dispatcher, open, street-level view, zoom 15", dispatcher,
+         {"bbox": street_box, "zoom": 15, "state": "open"}),
+        ("street (scoped), all states, district, zoom 11", street,
+         {"bbox": district, "zoom": 11, "state": "all"}),
+    ]  # fmt: skip
     last_month = _last_month()
     this_month = {"period": "month"}
     year = {"period": "month", "from": _months_back(11), "to": _today().isoformat()}
@@ -239,6 +265,17 @@ def main() -> int:
                 more = "+" if total >= 10000 else ""
                 print(f"queue · {label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms", end="")
                 print(f" (matches: {total:,}{more})")
+            for label, headers, params in map_calls:
+
+                def draw(h=headers, p=params):
+                    r = client.get(f"{base}/map", headers=h, params=p)
+                    r.raise_for_status()
+                    return r
+
+                med, worst = timed(draw)
+                body = draw().json()
+                print(f"map · {label}: median {med * 1000:.0f} ms, max {worst * 1000:.0f} ms", end="")
+                print(f" ({body['kind']}: {len(body['features']):,} features, {body['total']:,} cases)")
             for label, target, headers, params in indicator_calls:
 
                 def call(t=target, h=headers, p=params):

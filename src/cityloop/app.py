@@ -37,6 +37,7 @@ def create_app() -> FastAPI:
 
     from cityloop.cases import api as cases_api
     from cityloop.cases import api_indicators as cases_indicators_api
+    from cityloop.cases import api_map as cases_map_api
     from cityloop.cases import open311
     from cityloop.cases import web as cases_web
     from cityloop.cases import web_indicators as cases_indicators_web
@@ -61,6 +62,7 @@ def create_app() -> FastAPI:
 
     app.include_router(org_api.router)
     app.include_router(cases_indicators_api.router)  # before cases_api: /cases/indicators is no case id
+    app.include_router(cases_map_api.router)  # before cases_api: /cases/map is no case id
     app.include_router(cases_api.router)
     app.include_router(open311.router)
     app.include_router(pages.router)

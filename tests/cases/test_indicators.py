@@ -76,7 +76,7 @@ class World:
 
 @pytest.fixture
 def month(db: Any) -> dict[str, Case]:
-    """Twelve cases: every edge of every indicator (see the expected numbers in the first test)."""
+    """Fourteen cases: every edge of every indicator (see the expected numbers in the first test)."""
     clock = FrozenClock(T0)
     set_clock(clock)
     w = World(db, clock)
@@ -182,6 +182,38 @@ def month(db: Any) -> dict[str, Case]:
     w.handle(c, after_dispatch=3, unit="department")
     w.finish(c)
 
+    # 13 late in its first handling attempt (5 h of 4 h), failed verification, the rework fed back in
+    # time: the last attempt alone would call it on time; the unit was late, so it is not.
+    w.at(T0 + timedelta(days=8))
+    c = cases["late_first"] = w.report()
+    w.later(minutes=5)
+    w.do(c, "register")
+    w.later(minutes=5)
+    w.do(c, "dispatch")
+    w.handle(c, after_dispatch=5)
+    w.later(minutes=30)
+    w.do(c, "verify_fail", "inspector")
+    w.later(hours=1)
+    w.do(c, "feedback", "street")
+    w.finish(c)
+
+    # 14 dispatched late (45 min) to 区城市管理局, which sat on it past its handling deadline and returned
+    # it as not theirs (an inaccurate dispatch, counted for the department); re-dispatched in time to the
+    # street, which handled it in time: the street is judged on its own attempt only.
+    w.at(T0 + timedelta(days=9))
+    c = cases["returned"] = w.report()
+    w.later(minutes=5)
+    w.do(c, "register")
+    w.later(minutes=45)
+    w.do(c, "dispatch", unit=DEPT)
+    w.do(c, "accept", "department")
+    w.later(hours=5)
+    w.do(c, "return", "department")
+    w.later(minutes=10)
+    w.do(c, "dispatch", unit=YJP)
+    w.handle(c, after_dispatch=2)
+    w.finish(c)
+
     # 8: reported 10 minutes before the figures are taken: its answer is not due yet.
     w.at(T0 + timedelta(days=12))
     cases["hotline_pending"] = w.report(hotline=True)
@@ -191,16 +223,19 @@ def month(db: Any) -> dict[str, Case]:
 
 
 MARCH_TOTAL = {
-    "reported": 11,
+    "reported": 13,
     "voided": 1,
     "merged": 1,
-    "registered": 6,  # 1 2 3 4 5 12 (6 is merged)
-    "dispatched": 6,
-    "dispatched_on_time": 5,  # not 2
-    "handled": 5,  # 1 2 3 4 12 (5 is back in rework)
-    "handled_on_time": 4,  # not 2; 3 thanks to its extension
-    "closed": 5,
-    "reworked": 1,  # 4 (5 is not handled)
+    "registered": 8,  # 1 2 3 4 5 12 13 14 (6 is merged)
+    "dispatched": 9,  # the cases' 8 dispatches, and 14's first one, returned by the department
+    "dispatched_on_time": 7,  # not 2, not 14's first
+    "dispatched_accurately": 8,  # not 14's first
+    "handled": 7,  # 1 2 3 4 12 13 14 (5 is back in rework)
+    "handled_on_time": 5,  # not 2, not 13 (late in its first attempt); 3 thanks to its extension
+    "extended": 1,  # 3
+    "closed": 7,
+    "closed_on_time": 4,  # 1 3 12 14; 2 and 13 handled late, 4 registered late
+    "reworked": 2,  # 4 13 (5 is not handled)
     "rated": 3,
     "satisfied": 1,
     "basically_satisfied": 1,
@@ -225,10 +260,13 @@ def test_every_count_and_rate_of_the_month_is_exact(db, month) -> None:
     res = ind.compute(db, principal=None, w=w, group_by="unit")
     assert _counts(res.total) == MARCH_TOTAL
     assert res.total.rates == {
-        "dispatch_on_time": 5 / 6,
-        "handle_on_time": 4 / 5,
-        "closure": 5 / 6,
-        "rework": 1 / 5,
+        "dispatch_on_time": 7 / 9,
+        "accurate_dispatch": 8 / 9,
+        "handle_on_time": 5 / 7,
+        "closure": 7 / 8,
+        "close_on_time": 4 / 8,
+        "rework": 2 / 7,
+        "extension": 1 / 7,
         "satisfaction": 2 / 3,  # 基本满意 counts as satisfied
         "hotline_response": 2 / 4,
         "hotline_resolution": 2 / 2,
@@ -236,18 +274,27 @@ def test_every_count_and_rate_of_the_month_is_exact(db, month) -> None:
     }
     by_unit = {r.key: _counts(r) for r in res.rows}
     assert set(by_unit) == {YJP, DEPT}
-    dept = by_unit[DEPT]
-    assert (dept["reported"], dept["dispatched_on_time"], dept["handled_on_time"], dept["closed"]) == (
-        1,
-        1,
-        1,
-        1,
-    )
-    assert by_unit[YJP]["reported"] == 10 and by_unit[YJP]["handled"] == 4
+    dept, street = by_unit[DEPT], by_unit[YJP]
+    # The department: its case 12, and 14's dispatch it returned (late, inaccurate, never handled by it).
+    assert {
+        k: dept[k] for k in ("reported", "dispatched", "dispatched_on_time", "dispatched_accurately")
+    } == {
+        "reported": 1,
+        "dispatched": 2,
+        "dispatched_on_time": 1,
+        "dispatched_accurately": 1,
+    }
+    assert (dept["handled"], dept["handled_on_time"], dept["closed"], dept["closed_on_time"]) == (1, 1, 1, 1)
+    # The street: 14 counts as dispatched in time, accurately, handled and closed in time.
+    assert street["reported"] == 12 and street["handled"] == 6 and street["handled_on_time"] == 4
+    assert (street["dispatched"], street["dispatched_on_time"], street["dispatched_accurately"]) == (7, 6, 7)
+    assert month["late_first"].handle_late and not month["returned"].handle_late
+    assert month["extended"].handle_extended and not month["late"].handle_extended
     # The trend cuts the same cases by day: the zone edge case is on 1 March.
     daily = ind.compute(db, principal=None, w=w, group_by="street", trend_bucket="day").trend
     assert len(daily) == 31 and daily[0][0].label == "2031-03-01" and daily[0][1].reported == 1
-    assert sum(c.reported for _, c in daily) == 11
+    assert sum(c.reported for _, c in daily) == 13
+    assert sum(c.dispatched for _, c in daily) == 9  # the returned dispatch in its case's day
     # April holds only case 11; street grouping puts every case in 杨家坪街道 (where they were reported).
     april = ind.compute(db, principal=None, w=ind.window(period="month", first="2031-04"), group_by="street")
     assert april.total.counts.reported == 1 and april.total.counts.registered == 1
@@ -295,11 +342,18 @@ def test_api_scope_by_role(client, token_for, db, month) -> None:
         assert r.status_code == 200, (who, r.text)
         body = r.json()
         assert {row["key"] for row in body["rows"]} == {YJP, DEPT}
-        assert body["total"]["counts"] == MARCH_TOTAL and body["total"]["rates"]["closure"] == round(5 / 6, 4)
+        assert body["total"]["counts"] == MARCH_TOTAL and body["total"]["rates"]["closure"] == round(7 / 8, 4)
+        assert body["total"]["rates"]["accurate_dispatch"] == round(8 / 9, 4)
+        assert body["rates"]["close_on_time"] == {
+            "numerator": ["closed_on_time"],
+            "denominator": "registered",
+        }
     street = client.get(url, headers=token_for("street")).json()
-    assert [r["key"] for r in street["rows"]] == [YJP] and street["total"]["counts"]["reported"] == 10
+    assert [r["key"] for r in street["rows"]] == [YJP] and street["total"]["counts"]["reported"] == 12
     dept = client.get(url, headers=token_for("department")).json()
     assert [r["key"] for r in dept["rows"]] == [DEPT] and dept["total"]["counts"]["reported"] == 1
+    assert dept["total"]["counts"]["dispatched"] == 2 and dept["total"]["rates"]["accurate_dispatch"] == 0.5
+    assert street["total"]["counts"]["dispatched"] == 7  # the street's scope holds no returned dispatch
     other = client.get(url, headers=token_for("street2")).json()
     assert other["rows"] == [] and other["total"]["counts"]["reported"] == 0
     for who in ("citizen", "inspector"):
@@ -315,15 +369,16 @@ def test_api_scope_by_role(client, token_for, db, month) -> None:
     assert [(m["label"], m["counts"]["reported"]) for m in months] == [
         ("2031-01", 0),
         ("2031-02", 0),
-        ("2031-03", 11),
+        ("2031-03", 13),
         ("2031-04", 1),
     ]
     mine = client.get(trend, headers=token_for("department")).json()["trend"]
     assert [m["counts"]["reported"] for m in mine] == [0, 0, 1, 0]
+    assert [m["counts"]["dispatched"] for m in mine] == [0, 0, 2, 0]
     assert client.get(trend, headers=token_for("citizen")).status_code == 403
     by_street = client.get(url + "&group_by=street", headers=token_for("supervisor")).json()
     assert [r["key"] for r in by_street["rows"]] == [YJP]
-    assert by_street["trend"][0]["label"] == "2031-03" and by_street["trend"][0]["counts"]["reported"] == 11
+    assert by_street["trend"][0]["label"] == "2031-03" and by_street["trend"][0]["counts"]["reported"] == 13
 
 
 @pytest.mark.parametrize(
@@ -362,8 +417,11 @@ def test_excel_has_a_sheet_per_grouping_the_trend_and_the_definitions(client, to
     }
     assert set(rows) == {YJP, DEPT, "Total"}
     total = rows["Total"]
-    assert total["Closure rate %"] == 83.33 and total["Satisfaction %"] == 66.67 and total["Reported"] == 11
-    assert total["12345 response %"] == 50.0 and total["Rework rate %"] == 20.0
+    assert total["Closure rate %"] == 87.5 and total["Satisfaction %"] == 66.67 and total["Reported"] == 13
+    assert total["12345 response %"] == 50.0 and total["Rework rate %"] == 28.57
+    assert total["Accurate dispatch %"] == 88.89 and total["Dispatched accurately"] == 8
+    assert total["On-time closure %"] == 50.0 and total["Closed on time"] == 4
+    assert total["Extension rate %"] == 14.29 and total["Extended"] == 1
     street_rows = list(wb["By street or town"].iter_rows(min_row=3, values_only=True))
     assert [r[1] for r in street_rows] == [YJP, None]
     trend = list(wb["Trend"].iter_rows(min_row=2, values_only=True))
@@ -394,7 +452,8 @@ def test_page_scope_and_content(client, db, month) -> None:
         'id="chart-groups"' in html
         and "/api/v1/cases/indicators.xlsx?period=month&amp;from=2031-03-01" in html
     )
-    assert "83.3%" in html  # closure rate of the total
+    assert "87.5%" in html  # closure rate of the total
+    assert "准确派遣率" in html and "按期结案率" in html and "延期率" in html and "88.9%" in html
 
 
 def test_page_for_a_unit_shows_its_subtree_only_and_refuses_others(client, db, month) -> None:
@@ -421,7 +480,8 @@ def test_cli_prints_the_table_and_writes_the_workbook(db, month, tmp_path, monke
     assert r.exit_code == 0, r.output
     assert (
         "Cases reported 2031-03-01 to 2031-03-31" in r.output
-        and "83.3%" in r.output
+        and "87.5%" in r.output
+        and "88.9%" in r.output  # 准确派遣率 of the total
         and "区城市管理局" in r.output
     )
     assert out.stat().st_size > 0

@@ -8,6 +8,8 @@ from typing import Any
 
 from cityloop.cases import indicators as ind
 from cityloop.cases import rollup, service
+from cityloop.cases.models import CaseRollup
+from cityloop.cases.workflow import ActionInput
 from cityloop.core.clock import FrozenClock, set_clock
 from cityloop.org import service as org
 from tests.cases.test_indicators import World, month  # noqa: F401 (the fixture)
@@ -17,12 +19,12 @@ YEAR = ind.window(period="month", first="2030-06", last="2031-05-10")
 
 
 def live(db: Any, w: ind.Window, principal: Any = None, unit: str | None = None) -> dict[str, Any]:
-    """The live computation (no roll-ups: no ``units``)."""
-    clause = ind.scope_clause(db, principal, unit)
-    by = ind.grouped_many(db, w=w, clause=clause, group_bys=ind.GROUPS)
+    """The live computation (no roll-ups)."""
+    units = ind.scope_units(db, principal, unit)
+    by = ind.grouped_many(db, w=w, units=units, group_bys=ind.GROUPS, rollups=False)
     return {
         **{g: sorted((r.key or "", r.counts) for r in rows) for g, rows in by.items()},
-        "trend": [(b.label, c) for b, c in ind.trend(db, w=w, clause=clause, bucket="month")],
+        "trend": [(b.label, c) for b, c in ind.trend(db, w=w, units=units, bucket="month", rollups=False)],
     }
 
 
@@ -126,3 +128,43 @@ def test_the_worker_runs_the_rollup_job(db, month) -> None:  # noqa: F811
     set_clock(FrozenClock(AFTER))
     assert run_once({"cases.rollup"})["cases.rollup"] > 0
     assert rollup.watermark(db) == AFTER - rollup.LAG
+
+
+def test_rollups_hold_every_dispatch_attempt_and_follow_a_return(db, month) -> None:  # noqa: F811
+    """The per-attempt counts (a returned dispatch for its unit, 准确派遣, 按期结案, 延期) are rolled up
+    exactly; a return after the roll-up makes the month live until the job has rolled it again."""
+    clock = FrozenClock(AFTER)
+    set_clock(clock)
+    rollup.refresh(db)
+    clock.advance(minutes=5)
+    march = ind.window(period="month", first="2031-03", last="2031-03")
+    assert rollup.split(db, march.first, march.last, march.start, march.end).months == (date(2031, 3, 1),)
+    rolled = db.execute(rollup.summed(db, [date(2031, 3, 1)])).one()
+    assert (rolled.dispatched, rolled.dispatched_on_time, rolled.dispatched_accurately) == (9, 7, 8)
+    assert (rolled.handled_on_time, rolled.closed_on_time, rolled.extended) == (5, 4, 1)
+    dept = db.execute(
+        rollup.summed(db, [date(2031, 3, 1)]).where(ind.units_clause(ind.scope_units(db, None, "dept-cgj"),
+                                                                      CaseRollup.unit_id))
+    ).one()  # fmt: skip
+    assert (dept.dispatched, dept.dispatched_accurately) == (2, 1)  # 14's returned dispatch is the dept's
+    same(db, march)
+
+    # The street returns case 5 (back in rework) as not theirs: one more inaccurate dispatch in March.
+    clock.advance(minutes=5)
+    street = org.principal_for(org.get_user(db, username="street"))
+    c = month["reworking"]
+    service.apply_action(
+        db, actor=street, case=c, action="return", data=ActionInput(version=c.version, reason="非本单位")
+    )
+    db.flush()
+    assert rollup.split(db, march.first, march.last, march.start, march.end).months == ()
+    live_now = served(db, march)
+    assert live_now == live(db, march)
+    total = ind.compute(db, principal=None, w=march, group_by="unit").total.counts
+    assert (total.dispatched, total.dispatched_accurately) == (9, 7)  # its dispatch moved to a return row
+    clock.advance(minutes=5)
+    assert rollup.refresh(db) == 1
+    clock.advance(minutes=5)
+    assert rollup.split(db, march.first, march.last, march.start, march.end).months == (date(2031, 3, 1),)
+    assert served(db, march) == live_now
+    same(db, march)

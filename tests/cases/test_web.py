@@ -266,7 +266,7 @@ def test_queue_filters_pages_and_quick_actions(client, db) -> None:
     page = client.get("/cases/queue?category=SJ0201&source=hotline_12345&state=reported", headers=HTML)
     assert page.status_code == 200
     assert all(f'id="case-{i}"' in page.text for i in ids)
-    assert 'id="queue-markers"' in page.text and "疑似重复" in page.text  # the second is near the first
+    assert 'id="queue-map"' in page.text and "疑似重复" in page.text  # the second is near the first
     r = client.post(
         f"/cases/{ids[0]}/act/register",
         data={"csrf": csrf_of(page.text), "version": "1", "next": "/cases/queue?state=registered"},

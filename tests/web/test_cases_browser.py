@@ -110,7 +110,8 @@ def test_the_loop_from_report_to_rating(page, server, place, tmp_path: Path) -> 
     sign_in(page, server, "dispatcher")
     page.goto(f"{server}/cases/queue?q={tracking_no}")
     page.wait_for_selector("#queue-map.loaded")
-    assert page.locator("#queue-map").get_attribute("data-marker-count") == "1"
+    assert page.locator("#queue-map").get_attribute("data-kind") == "points"
+    assert page.locator("#queue-map").get_attribute("data-feature-count") == "1"
     page.click(f"tr[data-no='{tracking_no}'] button[data-quick=register]")
     page.wait_for_url("**/cases/queue?q=*")
     page.click(f"tr[data-no='{tracking_no}'] a[href^='/cases/']")
@@ -182,3 +183,33 @@ def test_inspector_reports_from_a_phone_with_its_position(browser, server, place
         assert page.evaluate("document.documentElement.scrollWidth") <= 392
     finally:
         context.close()
+
+
+def test_the_queue_map_draws_every_matching_case_as_clusters_or_points(page, server) -> None:
+    """The demo month (~1,200 cases) is more than the 500 points the map draws: clusters whose counts add
+    up to every matching case in view (not the page's 50); a narrower filter brings points back."""
+    sign_in(page, server, "dispatcher")
+    page.goto(f"{server}/cases/queue?state=all")
+    page.wait_for_selector("#queue-map[data-kind=clusters]")
+    el = page.locator("#queue-map")
+    total = int(el.get_attribute("data-total") or 0)
+    assert total > 500
+    counts = [int(t) for t in page.locator(".case-cluster").evaluate_all("els => els.map(e => e.title)")]
+    assert len(counts) == int(el.get_attribute("data-feature-count") or 0) > 1
+    assert sum(counts) == total
+    assert str(total) in page.locator("#queue-map-status").inner_text().replace(",", "")
+    # A filter change reloads the map without submitting the form: only the cases awaiting registration.
+    page.select_option("select[name=state]", "reported")
+    page.wait_for_function(
+        "() => { const m = document.getElementById('queue-map'); return m.dataset.kind === 'points'"
+        " && Number(m.dataset.total) < 500; }"
+    )
+    shown = int(el.get_attribute("data-feature-count") or 0)
+    assert shown == int(el.get_attribute("data-total") or -1)
+    assert page.locator("#queue-map path.leaflet-interactive[fill]").count() >= shown
+    # Clicking a cluster zooms into its cell.
+    page.select_option("select[name=state]", "all")
+    page.wait_for_selector("#queue-map[data-kind=clusters]")
+    zoom = page.evaluate("() => cityloopCases.maps['queue-map'].getZoom()")
+    page.locator(".case-cluster").first.click()
+    page.wait_for_function(f"() => cityloopCases.maps['queue-map'].getZoom() > {zoom}")

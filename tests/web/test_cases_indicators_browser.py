@@ -15,11 +15,12 @@ def test_indicator_dashboard_draws_bars_per_unit_and_a_monthly_trend(page, live_
     groups = int(page.locator("#chart-groups").get_attribute("data-groups"))
     rows = page.locator("#indicator-table tbody tr").count()
     assert groups > 1 and rows == groups + 1  # one row per unit, then the total
-    assert int(page.locator("#chart-groups").get_attribute("data-series")) == 8
+    assert int(page.locator("#chart-groups").get_attribute("data-series")) == 11  # the eleven rates
     assert int(page.locator("#chart-trend").get_attribute("data-points")) == 12
     assert page.locator("#chart-groups canvas").count() >= 1
     assert page.locator("#chart-trend canvas").count() >= 1
-    assert "按时派遣率" in page.locator("#indicator-table thead").inner_text()
+    head = page.locator("#indicator-table thead").inner_text()
+    assert all(name in head for name in ("按时派遣率", "准确派遣率", "按期处置率", "按期结案率", "延期率"))
     page.select_option("select[name=group_by]", "street")
     page.click("#indicator-form button[type=submit]")
     page.wait_for_selector("#chart-groups.drawn")

@@ -85,7 +85,8 @@ def indicators(
     group_by: Annotated[str, Query(description="unit (responsible unit) | street (street/town)")] = "unit",
     trend: TrendQ = None,
 ) -> dict[str, Any]:
-    """按时派遣率, 按期处置率, 结案率, 返工率, 满意率 and the 12345 三率 per group, the total and a trend.
+    """按时派遣率, 准确派遣率, 按期处置率, 结案率, 按期结案率, 返工率, 延期率, 满意率 and the 12345 三率
+    per group, the total and a trend.
 
     Cases count in the period in which they were reported; definitions in docs/cases-indicators.md."""
     principal.require(CASES_INDICATORS)
@@ -110,7 +111,7 @@ def indicators_trend(
     w = ind.window(period=period, first=from_, last=to)
     bucket = trend or ("month" if w.period == "custom" else w.period)
     units = ind.scope_units(db, principal, unit)
-    rows = ind.trend(db, w=w, clause=ind.units_clause(units), bucket=bucket, units=units)
+    rows = ind.trend(db, w=w, units=units, bucket=bucket)
     return {
         "from": w.first.isoformat(),
         "to": w.last.isoformat(),

@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from cityloop.cases import deadlines, rollup, routing
+from cityloop.cases import deadlines, mapcells, rollup, routing
 from cityloop.cases.duplicates import H3_RES
 from cityloop.cases.models import Case, Category
 from cityloop.cases.scope import Actor
@@ -224,11 +224,12 @@ def _locate(session: Session, ctx: _Context, rows: list[dict[str, Any]]) -> None
         bad = next(r for r in placed if not (np.isfinite(r["lon"]) and np.isfinite(r["lat"])))
         raise _bad(bad["_line"], "coordinates are not finite numbers")
     grids, streets, inside = routing.locate_many(session, lons, lats)
-    for r, g, s, ok in zip(placed, grids, streets, inside, strict=True):
+    cells = mapcells.cells_of(lons, lats)
+    for r, g, s, ok, mc in zip(placed, grids, streets, inside, cells, strict=True):
         if not ok:
             r["_error"] = _bad(r["_line"], f"({r['lon']}, {r['lat']}) lies outside the district")
             continue
-        r["grid_id"], r["street_id"] = g, s
+        r["grid_id"], r["street_id"], r["map_cell"] = g, s, mc
         r["h3_cell"] = h3.latlng_to_cell(r["lat"], r["lon"], H3_RES)
 
 
@@ -248,6 +249,12 @@ def _finish(ctx: _Context, r: dict[str, Any]) -> None:
     r["register_due_at"] = _due(ctx, cat, u, "register", r["reported_at"])
     r["dispatch_due_at"] = _due(ctx, cat, u, "dispatch", r["registered_at"])
     r["handle_due_at"] = _due(ctx, cat, u, "handle", r["dispatched_at"])
+    # History knows only the last attempt of each step: judge that one (cases/indicators.py).
+    fed, verified = r["feedback_at"], r["verified_at"]
+    r["handle_late"] = bool(fed and r["handle_due_at"] and fed > r["handle_due_at"])
+    verify_due = _due(ctx, cat, u, "verify", fed)
+    r["verify_late"] = bool(verified and verify_due and verified > verify_due)
+    r["handle_extended"] = r["extension_count"] > 0
     running = RUNNING.get(State(r["state"]))
     r["_step"] = None
     r["due_at"] = None
@@ -297,11 +304,12 @@ def _number(session: Session, rows: list[dict[str, Any]]) -> None:
 
 _CASE_COLUMNS = (
     "id", "tracking_no", "source", "source_ref", "category_id", "urgency", "state", "lon", "lat", "address",
-    "h3_cell", "grid_id", "street_id", "unit_id", "routing_reason", "description", "attributes",
+    "h3_cell", "map_cell", "grid_id", "street_id", "unit_id", "routing_reason", "description", "attributes",
     "reporter_user_id", "reporter_name", "reporter_phone", "parent_id", "possible_duplicate", "rework_count",
     "return_count", "extension_count", "supporters_count", "due_at", "register_due_at", "dispatch_due_at",
     "handle_due_at", "reported_at", "registered_at", "dispatched_at", "accepted_at", "feedback_at",
-    "verified_at", "closed_at", "voided_at", "updated_at", "version", "rating",
+    "verified_at", "closed_at", "voided_at", "updated_at", "version", "rating", "handle_late",
+    "handle_extended", "verify_late",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "case_id", "step", "unit_id", "started_at", "due_at", "remind_at", "escalate_at", "done_at", "outcome",
@@ -382,7 +390,7 @@ def _insert(session: Session, ctx: _Context, rows: list[dict[str, Any]], *, even
         last = max((r[s] for s in STAMPS if r.get(s)), default=r["reported_at"])
         r.update(id=i, category_id=r["_category"].id, attributes=None, parent_id=None,
                  possible_duplicate=False, supporters_count=0, updated_at=last, version=1)  # fmt: skip
-        for column in ("h3_cell", "grid_id", "street_id"):
+        for column in ("h3_cell", "map_cell", "grid_id", "street_id"):
             r.setdefault(column, None)
     _write(conn, "cases", _CASE_COLUMNS, rows, pg)
     steps = [{**r["_step"], "case_id": r["id"], "done_at": None, "outcome": None} for r in rows if r["_step"]]

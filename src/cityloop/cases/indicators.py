@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal
 from sqlalchemy.orm import Session
 
 from cityloop.cases import rollup, routing
-from cityloop.cases.models import Case, CaseRollup
+from cityloop.cases.models import Case, CaseReturn, CaseRollup
 from cityloop.cases.permissions import CASES_INDICATORS
 from cityloop.cases.states import ROLE_SCOPE, Scope
 from cityloop.core.clock import display_zone, now, to_display
@@ -59,9 +59,12 @@ class Counts:
     registered: int = 0
     dispatched: int = 0
     dispatched_on_time: int = 0
+    dispatched_accurately: int = 0
     handled: int = 0
     handled_on_time: int = 0
+    extended: int = 0
     closed: int = 0
+    closed_on_time: int = 0
     reworked: int = 0
     rated: int = 0
     satisfied: int = 0
@@ -84,9 +87,12 @@ COUNT_NAMES = tuple(f.name for f in fields(Counts))
 # rate → (numerator, denominator); the order is the order of columns everywhere.
 RATES: dict[str, tuple[tuple[str, ...], str]] = {
     "dispatch_on_time": (("dispatched_on_time",), "dispatched"),
+    "accurate_dispatch": (("dispatched_accurately",), "dispatched"),
     "handle_on_time": (("handled_on_time",), "handled"),
     "closure": (("closed",), "registered"),
+    "close_on_time": (("closed_on_time",), "registered"),
     "rework": (("reworked",), "handled"),
+    "extension": (("extended",), "handled"),
     "satisfaction": (("satisfied", "basically_satisfied"), "rated"),
     "hotline_response": (("hotline_responded",), "hotline_due"),
     "hotline_resolution": (("hotline_closed",), "hotline_registered"),
@@ -216,7 +222,7 @@ def buckets(w: Window, bucket: str) -> list[Bucket]:
 ONE: ColumnElement[int] = literal_column("1")
 
 
-def _n(cond: ColumnElement[bool]) -> Any:
+def _n(cond: ColumnElement[bool] | Any) -> Any:
     return func.count(case((cond, ONE)))
 
 
@@ -224,6 +230,18 @@ def count_columns(at: datetime) -> list[Any]:
     """One labelled aggregate per ``Counts`` field (the definitions in the module docstring, as SQL)."""
     kept = Case.state != "merged"
     handled = Case.state.in_(HANDLED_STATES)
+    # The case's columns describe its current dispatch; a returned one is a CaseReturn row (``returns``).
+    current = and_(Case.dispatched_at.is_not(None), kept, Case.state != "returned")
+    # ``handle_late`` holds the last attempt too (its feedback closes a late step; the import and the
+    # migration set it from feedback_at > handle_due_at): no second comparison per row.
+    handled_on_time = and_(handled, ~Case.handle_late)
+    closed_on_time = and_(
+        Case.state == "closed",
+        ~Case.handle_late,
+        ~Case.verify_late,
+        Case.registered_at <= Case.register_due_at,
+        Case.dispatched_at <= Case.dispatch_due_at,
+    )
     hot = and_(Case.source == HOTLINE, kept)
     answered = func.coalesce(Case.registered_at, Case.voided_at)
     registered = and_(Case.registered_at.is_not(None), kept)
@@ -232,11 +250,14 @@ def count_columns(at: datetime) -> list[Any]:
         "voided": _n(Case.state == "voided"),
         "merged": _n(Case.state == "merged"),
         "registered": _n(registered),
-        "dispatched": _n(and_(Case.dispatched_at.is_not(None), kept)),
-        "dispatched_on_time": _n(and_(kept, Case.dispatched_at <= Case.dispatch_due_at)),
+        "dispatched": _n(current),
+        "dispatched_on_time": _n(and_(current, Case.dispatched_at <= Case.dispatch_due_at)),
+        "dispatched_accurately": _n(current),
         "handled": _n(handled),
-        "handled_on_time": _n(and_(handled, Case.feedback_at <= Case.handle_due_at)),
+        "handled_on_time": _n(handled_on_time),
+        "extended": _n(and_(handled, Case.handle_extended)),
         "closed": _n(Case.state == "closed"),
+        "closed_on_time": _n(closed_on_time),
         "reworked": _n(and_(handled, Case.rework_count > 0)),
         "rated": func.count(Case.rating),
         "satisfied": _n(Case.rating == "satisfied"),
@@ -318,6 +339,10 @@ class Result:
     computed_at: datetime
 
 
+def _spans(column: Any, ranges: tuple[tuple[datetime, datetime], ...]) -> ColumnElement[bool]:
+    return or_(*(and_(column >= a, column < b) for a, b in ranges))
+
+
 def _base(
     w: Window,
     clause: ColumnElement[bool],
@@ -326,13 +351,30 @@ def _base(
 ) -> Select[Any]:
     at = now()
     spans = ranges if ranges is not None else ((w.start, w.end),)
-    when = or_(*(and_(Case.reported_at >= a, Case.reported_at < b) for a, b in spans))
-    return select(*lead, *count_columns(at)).where(when).where(clause)
+    return select(*lead, *count_columns(at)).where(_spans(Case.reported_at, spans)).where(clause)
 
 
-def _split(session: Session, w: Window, units: list[list[int]] | None) -> rollup.Split:
-    """Roll-ups are read only when the caller's scope is given as unit ids (``units``)."""
-    if units is None:
+def returns_query(
+    ranges: tuple[tuple[datetime, datetime], ...], units: list[list[int]], *lead: Any
+) -> Select[Any]:
+    """``SELECT lead…, dispatched, dispatched_on_time`` over the dispatches units returned (退回), each
+    counted for the unit that returned it, in the period its case was reported in (merged cases: none)."""
+    return (
+        select(*lead, func.count().label("dispatched"), _n(CaseReturn.dispatched_on_time).label("on_time"))
+        .select_from(CaseReturn)
+        .join(Case, Case.id == CaseReturn.case_id)
+        .where(_spans(CaseReturn.reported_at, ranges), Case.state != "merged")
+        .where(units_clause(units, CaseReturn.unit_id))
+    )
+
+
+def returned_counts(row: Any, offset: int) -> Counts:
+    """What returned dispatches add: dispatches (on time or not), none of them accurate."""
+    return Counts(dispatched=int(row[offset] or 0), dispatched_on_time=int(row[offset + 1] or 0))
+
+
+def _split(session: Session, w: Window, rollups: bool) -> rollup.Split:
+    if not rollups:
         return rollup.Split((), ((w.start, w.end),))
     return rollup.split(session, w.first, w.last, w.start, w.end)
 
@@ -348,40 +390,43 @@ def grouped_many(
     session: Session,
     *,
     w: Window,
-    clause: ColumnElement[bool],
+    units: list[list[int]],
     group_bys: tuple[str, ...],
-    units: list[list[int]] | None = None,
+    rollups: bool = True,
 ) -> dict[str, list[Row]]:
-    """Counts per responsible unit (``unit``) and/or per street/town of the case's place (``street``).
+    """Counts per responsible unit (``unit``) and/or per street/town of the case's place (``street``),
+    for the cases whose unit lies in every list of ``units`` (``scope_units``; empty: all).
 
     One scan whatever the number of groupings: the query groups by every asked key together and the
-    (few hundred) combinations are summed per grouping here. With ``units`` (the scope as unit ids), whole
-    past months come from the roll-ups (cases/rollup.py) and only the rest is scanned."""
+    (few hundred) combinations are summed per grouping here. With ``rollups``, whole past months come
+    from the roll-ups (cases/rollup.py) and only the rest is scanned; without, everything is live."""
     for g in group_bys:
         _check_group(g)
+    clause = units_clause(units)
     cols = {"unit": Case.unit_id, "street": Case.street_id}
     # ``+ 0``: a plain column lets SQLite's planner walk the (unit_id, reported_at) index to skip the sort
     # and then read every row from the table; the covering index ix_cases_indicators is twice as fast.
     keys = [(cols[g] + 0).label(f"grp_{g}") for g in group_bys]
     sums: dict[str, dict[int | None, Counts]] = {g: {} for g in group_bys}
     n = len(keys)
-    part = _split(session, w, units)
-    results: list[Any] = []
+    part = _split(session, w, rollups)
+    found: list[tuple[Any, Counts]] = []
     if part.live:
-        results.append(session.execute(_base(w, clause, *keys, ranges=part.live).group_by(*keys)))
-    if part.months:
-        rcols = {"unit": CaseRollup.unit_id, "street": CaseRollup.street_id}
+        for r in session.execute(_base(w, clause, *keys, ranges=part.live).group_by(*keys)):
+            found.append((r, _counts(r, n)))
+        rcols = {"unit": CaseReturn.unit_id, "street": Case.street_id}
         rkeys = [rcols[g] for g in group_bys]
-        stmt = rollup.summed(session, part.months, *rkeys).where(
-            units_clause(units or [], CaseRollup.unit_id)
-        )
-        results.append(session.execute(stmt.group_by(*rkeys)))
-    for result in results:
-        for r in result:
-            counts = _counts(r, n)
-            for i, g in enumerate(group_bys):
-                into = sums[g].setdefault(r[i], Counts())
-                into.add(counts)
+        for r in session.execute(returns_query(part.live, units, *rkeys).group_by(*rkeys)):
+            found.append((r, returned_counts(r, n)))
+    if part.months:
+        mcols = {"unit": CaseRollup.unit_id, "street": CaseRollup.street_id}
+        mkeys = [mcols[g] for g in group_bys]
+        stmt = rollup.summed(session, part.months, *mkeys).where(units_clause(units, CaseRollup.unit_id))
+        for r in session.execute(stmt.group_by(*mkeys)):
+            found.append((r, _counts(r, n)))
+    for r, counts in found:
+        for i, g in enumerate(group_bys):
+            sums[g].setdefault(r[i], Counts()).add(counts)
     a = routing.areas(session)
     out: dict[str, list[Row]] = {}
     for g, by_id in sums.items():
@@ -394,37 +439,46 @@ def grouped_many(
     return out
 
 
-def grouped(session: Session, *, w: Window, clause: ColumnElement[bool], group_by: str) -> list[Row]:
+def grouped(session: Session, *, w: Window, units: list[list[int]], group_by: str) -> list[Row]:
     """Counts per responsible unit (``unit``) or per street/town of the case's place (``street``)."""
-    return grouped_many(session, w=w, clause=clause, group_bys=(group_by,))[group_by]
+    return grouped_many(session, w=w, units=units, group_bys=(group_by,))[group_by]
 
 
 def trend(
     session: Session,
     *,
     w: Window,
-    clause: ColumnElement[bool],
+    units: list[list[int]],
     bucket: str,
-    units: list[list[int]] | None = None,
+    rollups: bool = True,
 ) -> list[tuple[Bucket, Counts]]:
     """Total counts per day/week/month of the window: one query, grouped by a CASE over the boundaries.
-    Monthly buckets with ``units`` (the scope as unit ids) read whole past months from the roll-ups."""
+    Monthly buckets (with ``rollups``) read whole past months from the roll-ups."""
     parts = buckets(w, bucket)
-    part = _split(session, w, units if bucket == "month" else None)
+    part = _split(session, w, rollups and bucket == "month")
+    clause = units_clause(units)
     found: dict[int, Counts] = {}
-    if part.live and len(parts) == 1:
-        found[0] = _counts(session.execute(_base(w, clause, ranges=part.live)).one(), 0)
-    elif part.live:
-        which = case(
-            *((Case.reported_at < p.end, literal(i)) for i, p in enumerate(parts[:-1])),
+
+    def which(column: Any) -> Any:
+        return case(
+            *((column < p.end, literal(i)) for i, p in enumerate(parts[:-1])),
             else_=len(parts) - 1,
         )
-        for r in session.execute(_base(w, clause, which, ranges=part.live).group_by(which)):
-            found[int(r[0])] = _counts(r, 1)
+
+    if part.live and len(parts) == 1:
+        found[0] = _counts(session.execute(_base(w, clause, ranges=part.live)).one(), 0)
+        found[0].add(returned_counts(session.execute(returns_query(part.live, units)).one(), 0))
+    elif part.live:
+        at = which(Case.reported_at)
+        for r in session.execute(_base(w, clause, at, ranges=part.live).group_by(at)):
+            found.setdefault(int(r[0]), Counts()).add(_counts(r, 1))
+        back = which(CaseReturn.reported_at)
+        for r in session.execute(returns_query(part.live, units, back).group_by(back)):
+            found.setdefault(int(r[0]), Counts()).add(returned_counts(r, 1))
     if part.months:
         index = {p.first: i for i, p in enumerate(parts)}
         stmt = rollup.summed(session, part.months, CaseRollup.month).where(
-            units_clause(units or [], CaseRollup.unit_id)
+            units_clause(units, CaseRollup.unit_id)
         )
         for r in session.execute(stmt.group_by(CaseRollup.month)):
             found.setdefault(index[r[0]], Counts()).add(_counts(r, 1))
@@ -444,8 +498,7 @@ def compute_many(
     """Indicators per group for the window, the total (the groups summed) and a trend per bucket, for
     each grouping asked (one scan for all of them, one more for a trend of several steps)."""
     units = scope_units(session, principal, unit)
-    clause = units_clause(units)
-    by = grouped_many(session, w=w, clause=clause, group_bys=group_bys, units=units)
+    by = grouped_many(session, w=w, units=units, group_bys=group_bys)
     bucket = trend_bucket or ("month" if w.period == "custom" else w.period)
     total = Row("total", "", None)
     for r in by[group_bys[0]]:
@@ -456,7 +509,7 @@ def compute_many(
         if len(parts) == 1:  # one step is the whole window: the total is the trend, no second scan
             series = [(parts[0], replace(total.counts))]
         else:
-            series = trend(session, w=w, clause=clause, bucket=bucket, units=units)
+            series = trend(session, w=w, units=units, bucket=bucket)
     at = now()
     return {
         g: Result(

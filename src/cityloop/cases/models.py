@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -81,6 +82,23 @@ INDICATOR_COLUMNS = (
     "dispatch_due_at",
     "feedback_at",
     "handle_due_at",
+    "handle_late",
+    "verify_late",
+    "handle_extended",
+)
+# The map (cases/map.py) counts cases per grid cell by key ranges of this index, reading no table row
+# for the queue's filters (state, category, source, units and areas, duplicates, overdue); filters on
+# open cases (the queue's default, overdue) read its partial twin, a few thousand entries.
+MAP_COLUMNS = (
+    "map_cell",
+    "state",
+    "category_id",
+    "source",
+    "unit_id",
+    "street_id",
+    "grid_id",
+    "possible_duplicate",
+    "due_at",
 )
 
 
@@ -95,6 +113,8 @@ class Case(IdMixin, Base):
         Index("ix_cases_unit_reported", "unit_id", "reported_at"),
         Index("ix_cases_street_reported", "street_id", "reported_at"),
         Index("ix_cases_indicators", *INDICATOR_COLUMNS),
+        Index("ix_cases_map", *MAP_COLUMNS),
+        _open_index("ix_cases_open_map", *MAP_COLUMNS),
         _open_index("ix_cases_open_reported", "reported_at"),
         _open_index("ix_cases_open_unit", "unit_id", "due_at"),
         _open_index("ix_cases_open_category", "category_id", "h3_cell"),
@@ -113,6 +133,8 @@ class Case(IdMixin, Base):
     lat: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300))
     h3_cell: Mapped[str | None] = mapped_column(String(16))
+    # Morton key of the Web Mercator position (cases/mapcells.py): the map's grid clusters.
+    map_cell: Mapped[int | None] = mapped_column(BigId)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -127,6 +149,12 @@ class Case(IdMixin, Base):
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Each unit is judged on its own attempts (cases/indicators.py): set when a handling attempt of the
+    # responsible unit ended after its deadline / had an approved extension; recomputed when the case is
+    # dispatched to another unit. ``verify_late``: a verification ended after its deadline.
+    handle_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    handle_extended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    verify_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     supporters_count: Mapped[int] = mapped_column(Integer, default=0)
     # The reporter's rating, copied from case_ratings so satisfaction rates need no join.
     rating: Mapped[str | None] = mapped_column(String(24))
@@ -182,6 +210,25 @@ class CaseStep(IdMixin, Base):
     # Time allowed, extensions included; reminder and escalation points are recomputed from it.
     allowed_minutes: Mapped[float] = mapped_column(Float)
     working_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    extensions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # approved (延期)
+
+
+class CaseReturn(IdMixin, Base):
+    """A dispatch the unit returned as not theirs (退回): an inaccurate dispatch, judged against that unit.
+
+    The case's own columns describe only its current dispatch; each earlier, returned one is a row
+    here, so 派遣数, 按时派遣数 and 准确派遣数 count every dispatch for the unit it went to
+    (cases/indicators.py)."""
+
+    __tablename__ = "case_returns"
+    __table_args__ = (Index("ix_case_returns_reported", "reported_at", "unit_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the case's: the period it counts in
+    unit_id: Mapped[int | None] = mapped_column(Integer)  # the unit dispatched to, which returned it
+    dispatched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_on_time: Mapped[bool] = mapped_column(Boolean)
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CaseEvent(IdMixin, Base):
@@ -340,6 +387,9 @@ class CaseRollup(IdMixin, Base):
     handled: Mapped[int] = mapped_column(Integer, default=0)
     handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
     closed: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_accurately: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    extended: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     reworked: Mapped[int] = mapped_column(Integer, default=0)
     rated: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
@@ -376,3 +426,13 @@ class CaseRollupMark(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@event.listens_for(Case, "before_insert")
+@event.listens_for(Case, "before_update")
+def _map_cell(_mapper: Any, _conn: Any, case: Case) -> None:
+    """Cases written through the ORM keep ``map_cell`` in step with their position (the intake and the
+    import set it on their own plain INSERTs)."""
+    from cityloop.cases.mapcells import cell_of
+
+    case.map_cell = cell_of(case.lon, case.lat)

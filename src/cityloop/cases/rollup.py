@@ -29,7 +29,7 @@ from sqlalchemy import and_, delete, func, insert, literal_column, select, updat
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from cityloop.cases.models import Case, CaseRollup, CaseRollupMark, CaseRollupMonth
+from cityloop.cases.models import Case, CaseReturn, CaseRollup, CaseRollupMark, CaseRollupMonth
 from cityloop.core.clock import display_zone, now, to_display
 
 MARK = "cases.rollup"
@@ -126,7 +126,7 @@ def summed(session: Session, months: Iterable[date], *lead: Any) -> Any:
 
 def _roll_month(session: Session, m: date) -> int:
     """Recompute month ``m`` (delete + insert); the caller commits. Returns the rows written."""
-    from cityloop.cases.indicators import COUNT_NAMES, count_columns
+    from cityloop.cases.indicators import COUNT_NAMES, count_columns, returned_counts, returns_query
 
     at = now()
     start, end = bounds(m)
@@ -145,13 +145,13 @@ def _roll_month(session: Session, m: date) -> int:
         .where(Case.reported_at >= start, Case.reported_at < end)
         .group_by(*keys)
     )
-    rows = []
+    rows: dict[tuple[int | None, int | None], dict[str, Any]] = {}
     until: datetime | None = None
     n = len(COUNT_NAMES)
     for r in session.execute(stmt):
         row = {"month": m, "unit_id": r[0], "street_id": r[1], "hotline_pending": int(r[2 + n] or 0)}
         row.update({k: int(v or 0) for k, v in zip(COUNT_NAMES, r[2 : 2 + n], strict=True)})
-        rows.append(row)
+        rows[(r[0], r[1])] = row
         last = r[3 + n]
         if last is not None:
             if isinstance(last, str):  # SQLite's MAX over a CASE loses the column type
@@ -159,9 +159,19 @@ def _roll_month(session: Session, m: date) -> int:
             if last.tzinfo is None:
                 last = last.replace(tzinfo=UTC)
             until = last if until is None or last > until else until
+    # Dispatches returned by their unit count for that unit (the live formula's second query).
+    rkeys = (CaseReturn.unit_id + 0, Case.street_id + 0)
+    for r in session.execute(returns_query(((start, end),), [], *rkeys).group_by(*rkeys)):
+        into = rows.get((r[0], r[1]))
+        if into is None:
+            into = rows[(r[0], r[1])] = {"month": m, "unit_id": r[0], "street_id": r[1], "hotline_pending": 0}
+            into.update({k: 0 for k in COUNT_NAMES})
+        extra = returned_counts(r, 2)
+        for k in COUNT_NAMES:
+            into[k] += getattr(extra, k)
     session.execute(delete(CaseRollup).where(CaseRollup.month == m))
     if rows:
-        session.execute(insert(CaseRollup), rows)
+        session.execute(insert(CaseRollup), list(rows.values()))
     existing = session.get(CaseRollupMonth, m)
     if existing is None:
         session.add(CaseRollupMonth(month=m, rolled_at=at, dirty_at=None, pending_until=until))

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from cityloop.cases import categories, duplicates, routing
+from cityloop.cases import categories, duplicates, mapcells, routing
 from cityloop.cases.models import Case, CaseCounter, CaseEvent, CaseStep, IdempotencyKey, Rating, Supporter
 from cityloop.cases.scope import Actor, can_see, role_of
 from cityloop.cases.states import OPEN_STATES, SYSTEM, Action, State
@@ -360,6 +360,7 @@ def _case_values(p: Prepared, at: Any, number: str) -> dict[str, Any]:
         "lat": p.lat,
         "address": (report.address or "").strip() or None,
         "h3_cell": p.cell,
+        "map_cell": mapcells.cell_of(p.lon, p.lat),
         "grid_id": p.located.grid.id if p.located and p.located.grid else None,
         "street_id": p.located.street.id if p.located and p.located.street else None,
         "unit_id": p.route.unit.id if p.route.unit else None,
@@ -374,6 +375,9 @@ def _case_values(p: Prepared, at: Any, number: str) -> dict[str, Any]:
         "rework_count": 0,
         "return_count": 0,
         "extension_count": 0,
+        "handle_late": False,
+        "handle_extended": False,
+        "verify_late": False,
         "supporters_count": 0,
         "rating": None,
         "reported_at": at,

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cityloop.cases import deadlines, notify, routing
 from cityloop.cases.categories import Leaf
-from cityloop.cases.models import Attachment, Case, CaseEvent, CaseStep, Category
+from cityloop.cases.models import Attachment, Case, CaseEvent, CaseReturn, CaseStep, Category
 from cityloop.cases.scope import Actor, can_act, can_see, role_of
 from cityloop.cases.states import Action, State, Transition, actions_from, find
 from cityloop.core import audit
@@ -168,8 +168,26 @@ def close_step(session: Session, *, case: Case, outcome: str, at: datetime) -> C
     if step is not None:
         step.done_at = at
         step.outcome = outcome
+        # The indicators judge every attempt, not only the last one (cases/indicators.py).
+        late = at > step.due_at
+        if step.step == "handle" and step.unit_id == case.unit_id and late:
+            case.handle_late = True
+        elif step.step == "verify" and late:
+            case.verify_late = True
     case.due_at = None
     return step
+
+
+def judge_unit(session: Session, case: Case, unit_id: int) -> None:
+    """The handling flags of ``case`` for the unit it is now dispatched to: that unit's own earlier
+    attempts (a case returned and sent back to it), never another unit's."""
+    rows = session.execute(
+        select(CaseStep.due_at, CaseStep.done_at, CaseStep.extensions).where(
+            CaseStep.case_id == case.id, CaseStep.step == "handle", CaseStep.unit_id == unit_id
+        )
+    ).all()
+    case.handle_late = any(done is not None and done > due for due, done, _ in rows)
+    case.handle_extended = any(n > 0 for _, _, n in rows)
 
 
 def extend_step(step: CaseStep, *, hours: float, at: datetime) -> None:
@@ -301,6 +319,7 @@ def _dispatch(session: Session, case: Case, data: ActionInput, at: datetime, out
         raise ValidationFailed("cases.error.dispatch_unit_kind", unit=target.code, kind=target.kind)
     if case.unit_id != target.id:
         case.routing_reason = "dispatcher"
+    judge_unit(session, case, target.id)
     case.unit_id = target.id
     case.dispatched_at = at
     out["unit"] = target.code
@@ -316,6 +335,20 @@ def _accept(session: Session, case: Case, data: ActionInput, at: datetime, out: 
 def _return(session: Session, case: Case, data: ActionInput, at: datetime, out: dict[str, Any]) -> None:
     case.return_count += 1
     close_step(session, case=case, outcome="returned", at=at)
+    # This dispatch was not accurate: it counts for the unit that returned it, from now on as a row of
+    # its own (the case's columns will describe the next dispatch).
+    if case.dispatched_at is not None:
+        session.add(
+            CaseReturn(
+                case_id=case.id,
+                reported_at=case.reported_at,
+                unit_id=case.unit_id,
+                dispatched_at=case.dispatched_at,
+                dispatched_on_time=case.dispatch_due_at is not None
+                and case.dispatched_at <= case.dispatch_due_at,
+                returned_at=at,
+            )
+        )
     open_step(session, case=case, category=case.category, step="dispatch", unit_id=None, start=at)
 
 
@@ -342,6 +375,9 @@ def _approve_extension(
     if step is not None and hours > 0:
         extend_step(step, hours=hours, at=at)
         case.due_at = case.handle_due_at = step.due_at
+        step.extensions = (step.extensions or 0) + 1
+        if step.step == "handle" and step.unit_id == case.unit_id:
+            case.handle_extended = True
     case.extension_count += 1
     out["hours"] = hours
 

@@ -124,5 +124,101 @@ window.cityloopCases = (function () {
     });
   }
 
-  return { reportForm, casesMap, categoryPicker, maps };
+  // The dispatcher's queue map: every case matching the filter form inside the map's box, from
+  // /api/v1/cases/map (points when few, grid clusters with their counts when many). Reloaded when the
+  // map moves or zooms and when a filter changes; a slower, older answer never replaces a newer one.
+  function queueMap(mapId, formId) {
+    const el = document.getElementById(mapId);
+    const form = document.getElementById(formId);
+    const status = document.getElementById(el.dataset.statusId);
+    const { map } = cityloopMap.baseMap(mapId);
+    maps[mapId] = map;
+    const layer = L.featureGroup().addTo(map);
+    let seq = 0;
+    let timer = null;
+
+    function query() {
+      const q = new URLSearchParams();
+      for (const [k, v] of new FormData(form).entries()) {
+        if (!v || k === 'sort' || k === 'page') continue;
+        if (k === 'duplicate') q.set('possible_duplicate', 'true');
+        else if (k === 'overdue') q.set('overdue', 'true');
+        else q.set(k, v);
+      }
+      q.set('bbox', map.getBounds().toBBoxString());
+      q.set('zoom', String(Math.round(map.getZoom())));
+      return q;
+    }
+
+    function point(f) {
+      const p = f.properties;
+      const [lon, lat] = f.geometry.coordinates;
+      const m = L.circleMarker([lat, lon], {
+        radius: 7, color: '#fff', weight: 1, fillColor: COLOURS[p.colour] || COLOURS.none, fillOpacity: 0.9,
+      });
+      const a = document.createElement('a');
+      a.href = '/cases/' + p.id;
+      a.textContent = p.no + ' ' + p.category;
+      m.bindPopup(a);
+      m.on('mouseover', () => { const row = document.getElementById('case-' + p.id); if (row) row.classList.add('hl'); });
+      m.on('mouseout', () => { const row = document.getElementById('case-' + p.id); if (row) row.classList.remove('hl'); });
+      return m;
+    }
+
+    function cluster(f) {
+      const n = Number(f.properties.count);
+      const size = n < 10 ? 28 : n < 100 ? 34 : n < 1000 ? 42 : 50;
+      const span = document.createElement('span');
+      span.textContent = n >= 10000 ? Math.round(n / 1000) + 'k' : String(n);
+      const icon = L.divIcon({ className: 'case-cluster', html: span.outerHTML, iconSize: [size, size] });
+      const [lon, lat] = f.geometry.coordinates;
+      const m = L.marker([lat, lon], { icon, title: String(n) });
+      const [w, s, e, north] = f.properties.bounds;
+      m.on('click', () => map.fitBounds([[s, w], [north, e]]));
+      return m;
+    }
+
+    async function load() {
+      const mine = ++seq;
+      el.classList.add('busy');
+      let resp;
+      try {
+        resp = await fetch('/api/v1/cases/map?' + query(), { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      } catch (e) {
+        if (mine === seq) { el.classList.remove('busy'); status.textContent = el.dataset.failed; }
+        return;
+      }
+      if (mine !== seq) return;
+      el.classList.remove('busy');
+      if (!resp.ok) {
+        let message = el.dataset.failed;
+        try { message = (await resp.json()).error.message || message; } catch (e) { /* not JSON */ }
+        if (mine !== seq) return;
+        layer.clearLayers();
+        el.dataset.kind = 'error';
+        status.textContent = message;
+        return;
+      }
+      const data = await resp.json();
+      if (mine !== seq) return;
+      layer.clearLayers();
+      for (const f of data.features) layer.addLayer(data.kind === 'clusters' ? cluster(f) : point(f));
+      el.dataset.kind = data.kind;
+      el.dataset.total = String(data.total);
+      el.dataset.featureCount = String(data.features.length);
+      const text = data.kind === 'clusters' ? el.dataset.textClusters : el.dataset.textPoints;
+      status.textContent = text.replace('{total}', data.total.toLocaleString());
+      el.classList.add('loaded');
+    }
+
+    function soon() { clearTimeout(timer); timer = setTimeout(load, 200); }
+    map.on('moveend', soon);
+    form.addEventListener('change', soon);
+    areas(map, el).then((districts) => {
+      if (districts && districts.getLayers().length) map.fitBounds(districts.getBounds());
+      soon();
+    });
+  }
+
+  return { reportForm, casesMap, queueMap, categoryPicker, maps };
 })();
