@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from cityloop.cases import groupcommit, service
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.workflow import ActionInput
+from cityloop.core import audit
+from cityloop.core.audit import AuditRecord
 from cityloop.core.db import new_session, session_scope
 from cityloop.core.errors import Conflict
 from cityloop.org import service as org
@@ -115,6 +117,9 @@ def test_a_crowd_of_writers_does_not_stall_the_server(server) -> None:
 
 
 def _prepared(n: int, *, same_key_twice: bool = False) -> list[service.Prepared]:
+    from cityloop.insight import intake as insight_intake
+
+    service.add_intake_hook(insight_intake.HOOK)  # as bridges.install() does in the app
     with session_scope(write=False) as s:
         lon, lat = point_in(s, f"{YJP}-C1-G1")
         citizen = org.principal_for(org.get_user(s, username="citizen"))
@@ -159,7 +164,25 @@ def test_reports_that_arrive_together_are_written_in_one_transaction_each_with_i
     with session_scope(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Case).where(Case.id.in_(ids))) == 10
         numbers = {s.get(Case, i).tracking_no for i in ids}
+        audited = s.scalars(
+            select(AuditRecord.entity_id).where(
+                AuditRecord.action == "case.report", AuditRecord.entity_id.in_([str(i) for i in ids])
+            )
+        ).all()
+        chain = audit.verify(s)
     assert len(numbers) == 10
+    assert sorted(audited) == sorted(str(i) for i in ids)  # one audit record per case, in one chain
+    assert chain.ok, chain
+    insights = _count_insights(ids)
+    assert insights == 10  # the suggestion hook wrote one row per case of the batch
+
+
+def _count_insights(ids: list[int]) -> int:
+    from cityloop.insight.models import CaseInsight
+
+    with session_scope(write=False) as s:
+        found = select(func.count()).select_from(CaseInsight).where(CaseInsight.case_id.in_(ids))
+        return int(s.scalar(found))
 
 
 def test_one_bad_report_in_a_batch_costs_the_others_nothing(live_db) -> None:

@@ -194,10 +194,21 @@ class IntakeHook(Protocol):
 
     def prepare(self, session: Session, *, report: NewCase) -> Any: ...
 
-    def persist(self, session: Session, *, case_id: int, prepared: Any) -> None: ...
+    def persist(self, session: Session, *, rows: Sequence[tuple[int, Any]]) -> None:
+        """``rows``: (case id, what ``prepare`` returned) for each new case written together."""
 
 
 INTAKE_HOOKS: list[IntakeHook] = []
+
+
+def _hooks_of(batch: Sequence[Prepared]) -> list[IntakeHook]:
+    """The hooks that prepared anything for ``batch``, in the order they ran."""
+    seen: list[IntakeHook] = []
+    for p in batch:
+        for hook, _ in p.hooks:
+            if hook not in seen:
+                seen.append(hook)
+    return seen
 
 
 def add_intake_hook(hook: IntakeHook) -> None:
@@ -330,20 +341,22 @@ def persist_many(session: Session, batch: Sequence[Prepared]) -> list[IntakeResu
     session.execute(_INSERT_EVENT, events)
     if keys:
         session.execute(_INSERT_KEY, keys)
-    results = []
-    for p, case, values in zip(batch, cases, rows, strict=True):
-        audit.record(
-            session,
-            actor=p.actor,
-            action="case.report",
-            entity_type="case",
-            entity_id=case.id,
-            after={k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id},
-        )
-        for hook, value in p.hooks:
-            hook.persist(session, case_id=case.id, prepared=value)
-        results.append(IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category))
-    return results
+    audit.record_many(
+        session,
+        action="case.report",
+        entity_type="case",
+        entries=[
+            (p.actor, case.id, {k: v for k, v in values.items() if k not in AUDIT_EXCLUDE} | {"id": case.id})
+            for p, case, values in zip(batch, cases, rows, strict=True)
+        ],
+    )
+    for hook in _hooks_of(batch):
+        done = [(case.id, v) for p, case in zip(batch, cases, strict=True) for h, v in p.hooks if h is hook]
+        hook.persist(session, rows=done)
+    return [
+        IntakeResult(case, created=True, duplicates=p.duplicates, category=p.category)
+        for p, case in zip(batch, cases, strict=True)
+    ]
 
 
 def _case_values(p: Prepared, at: Any, number: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -161,13 +162,7 @@ def record(
     Returns the record as written (not attached to the session).
     """
     session.flush()  # the entity's own changes first: on SQLite this also holds the write lock
-    actor_id: int | None
-    if isinstance(actor, Principal):
-        actor_name, actor_id = actor.username, actor.user_id
-    elif isinstance(actor, Actor):
-        actor_name, actor_id = actor.name, actor.user_id
-    else:
-        actor_name, actor_id = "system", None
+    actor_name, actor_id = _who(actor)
     bind = session.get_bind()
     url = str(bind.engine.url)
     dialect_name = "postgresql" if bind.dialect.name == "postgresql" else "sqlite"
@@ -250,3 +245,58 @@ def history(session: Session, *, entity_type: str, entity_id: Any) -> list[Audit
         .order_by(AuditRecord.id)
     )
     return list(session.execute(stmt).scalars())
+
+
+def record_many(
+    session: Session,
+    *,
+    action: str,
+    entity_type: str,
+    entries: Sequence[tuple[Principal | Actor | None, Any, dict[str, Any] | None]],
+) -> None:
+    """Append one record per ``(actor, entity_id, after)``, in order, in the caller's transaction.
+
+    For group commit: the first link is appended exactly like ``record`` (checked against the committed
+    tail, under the chain's lock: SQLite's single writer, PostgreSQL's advisory lock). Once it is in,
+    nobody else can append before this transaction ends, so the others follow in one executemany of
+    plain INSERTs, each linked to the one before.
+    """
+    if not entries:
+        return
+    actor, entity_id, after = entries[0]
+    prev = record(
+        session, actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, after=after
+    )
+    rows = []
+    for actor, entity_id, after in entries[1:]:
+        name, user_id = _who(actor)
+        rec = AuditRecord(
+            id=prev.id + 1,
+            at=prev.at,
+            actor=name,
+            actor_user_id=user_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            before=None,
+            after=jsonable(after),
+            note=None,
+            prev_hash=prev.hash,
+        )
+        rec.hash = compute_hash(rec)
+        rows.append({column: getattr(rec, column) for column in _COLUMNS})
+        prev = rec
+    if rows:
+        session.execute(_INSERT, rows)
+        _tails[str(session.get_bind().engine.url)] = (prev.id, prev.hash)
+
+
+def _who(actor: Principal | Actor | None) -> tuple[str, int | None]:
+    if isinstance(actor, Principal):
+        return actor.username, actor.user_id
+    if isinstance(actor, Actor):
+        return actor.name, actor.user_id
+    return "system", None
+
+
+_INSERT = cast(Table, AuditRecord.__table__).insert()

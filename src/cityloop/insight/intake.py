@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -145,17 +146,21 @@ class SuggestionHook:
             log.warning("no category suggestion for a report: %s", exc)
             return None
 
-    def persist(self, session: Session, *, case_id: int, prepared: Suggestion | None) -> None:
-        if prepared is not None:
-            store(session, case_id=case_id, suggestion=prepared)
+    def persist(self, session: Session, *, rows: Sequence[tuple[int, Suggestion | None]]) -> None:
+        values = [_values(case_id, s) for case_id, s in rows if s is not None]
+        if values:
+            session.execute(_INSERT, values)
 
 
 HOOK = SuggestionHook()
 
 
 def store(session: Session, *, case_id: int, suggestion: Suggestion) -> None:
-    s = suggestion
-    values: dict[str, Any] = {
+    session.execute(_INSERT, _values(case_id, suggestion))
+
+
+def _values(case_id: int, s: Suggestion) -> dict[str, Any]:
+    return {
         "case_id": case_id,
         "suggested_code": s.code,
         "confidence": s.confidence,
@@ -163,7 +168,6 @@ def store(session: Session, *, case_id: int, suggestion: Suggestion) -> None:
         "triage": s.triage,
         "created_at": now(),
     }
-    session.execute(_INSERT, values)
 
 
 def reset() -> None:
