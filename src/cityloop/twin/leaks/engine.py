@@ -62,6 +62,9 @@ class TrackedLeak:
     carried_over: bool = False
     flow: float = 0.0  # fitted flow in the last hour (m³/h)
     last_place: str | None = None  # best pipe at the previous localisation (a place must hold twice)
+    # when this leak was last re-placed to explain a new signal and stayed put; until
+    # ``relocate_every`` hours later it is not re-simulated for the same question again
+    rechecked: datetime | None = None
 
 
 @dataclass
@@ -438,6 +441,12 @@ class LeakDetector:
             return []
         # first ask whether a tracked leak in the wrong place explains it better than a new leak
         for leak in self._similar_tracked(int(np.argmax(best.scores)), now):
+            # A persistent unexplained signal would otherwise re-simulate the same leak every hour
+            # (EPANET over candidates × hours, then two refits): the answer changes only as the
+            # evidence grows, so ask again after ``relocate_every`` hours.
+            if leak.rechecked is not None and now - leak.rechecked < timedelta(hours=s.relocate_every):
+                continue
+            leak.rechecked = now
             before = leak.node
             result = self._where(leak)
             if result is None or result.node == before:
