@@ -55,10 +55,14 @@ TRIES = 4
 
 def synthetic_year(network: NetworkModel, real: ScadaData, year: int, n_leaks: int, fresh: bool) -> Path:
     out = CACHE / f"ltown_{year}_synthetic"
-    if (out / "leaks.csv").exists() and not fresh:
-        return out
-    start, end = datetime(year, 1, 1), datetime(year + 1, 1, 1)
     floor = float(real.frames["levels"].min().min()) - DRY_MARGIN if "levels" in real.frames else -1e9
+    if (out / "leaks.csv").exists() and not fresh:
+        # a year cached by an earlier version of this script may be one whose tank ran dry
+        levels = pd.read_csv(out / "levels.csv.gz", index_col=0, parse_dates=True)
+        if tank_shortfall_hours(levels, floor) == 0:
+            return out
+        print(f"cached {year} has a dry tank: simulating it again")
+    start, end = datetime(year, 1, 1), datetime(year + 1, 1, 1)
     for attempt in range(TRIES):
         seed = year + 1000 * attempt
         leaks = _draw_leaks(network, year, start, end, n_leaks, seed)
