@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cityloop.cli import app
 from cityloop.core.errors import ValidationFailed
-from cityloop.twin.leaks.engine import LeakDetector
+from cityloop.twin.leaks.engine import LeakDetector, TrackedLeak
 from cityloop.twin.leaks.records import Readings
 from cityloop.twin.leaks.scada import LeakRecord, read_detections, read_scada
 from cityloop.twin.leaks.simulate import simulate
@@ -126,7 +126,7 @@ def test_a_snapshot_restores_a_detector_that_continues_the_same_run(scenario) ->
     assert len(found) == 1 and net.pipe_distance(found[0].pipe, LEAK.pipe) <= 300
 
 
-def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[object, int]:
+def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[TrackedLeak, int]:
     """A reported tracked leak at one corner of the grid whose evidence now points to the far corner,
     with its recent flow at ``grown_to`` m³/h (it was placed at 3)."""
     from cityloop.twin.leaks.localise import Located
@@ -138,8 +138,8 @@ def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[object, int]:
     prob = np.zeros(len(names))
     prob[far] = 1.0
     located = Located(node=far, pipe="h4_3", within=1.0, prob=prob, candidates=[], score=50.0)
-    detector._where = lambda _leak: located  # type: ignore[method-assign]
-    detector._recent = lambda _leak, _hours: grown_to  # type: ignore[method-assign]
+    setattr(detector, "_where", lambda _leak: located)  # noqa: B010 (stands in for EPANET)
+    setattr(detector, "_recent", lambda _leak, _hours: grown_to)  # noqa: B010
     return leak, far
 
 
