@@ -85,10 +85,13 @@ def calibrate(
     until: datetime | None = None,
     base: DetectorSettings | None = None,
     progress: Progress | None = None,
+    found: list[Detection] | None = None,
 ) -> Calibration:
-    """Settings tuned on a history year with its leaks; ``until`` is when the scored period starts."""
+    """Settings tuned on a history year with its leaks; ``until`` is when the scored period starts.
+    ``found``: the detector's reports over the history with ``base`` settings, if already run."""
     base = base or DetectorSettings()
-    found = detect(network, history, settings=base, progress=progress)
+    if found is None:
+        found = detect(network, history, settings=base, progress=progress)
     false = [d for d in found if not _matches(network, d, leaks)]
     mislocated = [d for d in false if _beside_a_leak(d, leaks)]
     spurious = [d.score for d in false if not _beside_a_leak(d, leaks)]
