@@ -382,14 +382,14 @@ class LeakDetector:
         if result is None:
             return []
         grown = self._grown(leak)
+        leak.placed_flow = self._recent(leak, 6)
         # move only when the current place has become unlikely, so a leak does not wander between equals
         if result.node != leak.node and (
             force or self.loc.probability_around(result.prob, leak.node) < self.settings.move_below
         ):
             if grown and leak.reported_pipe is not None and not force:
-                leak.placed_flow = self._recent(leak, 6)
                 return self._split(leak, result)
-            leak.node, leak.placed_flow = result.node, self._recent(leak, 6)
+            leak.node = result.node
             self.window.refit(self._positions())
         return self._maybe_report(leak, result, now)
 
@@ -558,9 +558,7 @@ class LeakDetector:
         score: float | None = None,
         flow: float | None = None,
     ) -> Detection:
-        # growth is measured from the flow at which its place was last settled (reported or moved),
-        # not from the last look: a slow ramp never grows much within one relocation interval
-        leak.reported_pipe, leak.placed_flow = result.pipe, self._recent(leak, 6)
+        leak.reported_pipe = result.pipe
         evidence = self.loc.evidence(self.window, self.layout, since=leak.onset)
         return Detection(
             time=now,
