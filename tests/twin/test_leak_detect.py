@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cityloop.cli import app
 from cityloop.core.errors import ValidationFailed
-from cityloop.twin.leaks.engine import LeakDetector
+from cityloop.twin.leaks.engine import LeakDetector, TrackedLeak
 from cityloop.twin.leaks.records import Readings
 from cityloop.twin.leaks.scada import LeakRecord, read_detections, read_scada
 from cityloop.twin.leaks.simulate import simulate
@@ -124,3 +124,47 @@ def test_a_snapshot_restores_a_detector_that_continues_the_same_run(scenario) ->
         found += restored.update(r)
     restored.close()
     assert len(found) == 1 and net.pipe_distance(found[0].pipe, LEAK.pipe) <= 300
+
+
+def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[TrackedLeak, int]:
+    """A reported tracked leak at one corner of the grid whose evidence now points to the far corner,
+    with its recent flow at ``grown_to`` m³/h (it was placed at 3)."""
+    from cityloop.twin.leaks.localise import Located
+
+    names = detector.hyd.junction_names
+    here, far = names.index("n0_1"), names.index("n4_4")
+    leak = detector._add_leak(here, onset=datetime(2020, 1, 1), flow=3.0)
+    leak.reported_pipe, leak.placed_flow = "h0_0", 3.0
+    prob = np.zeros(len(names))
+    prob[far] = 1.0
+    located = Located(node=far, pipe="h4_3", within=1.0, prob=prob, candidates=[], score=50.0)
+    setattr(detector, "_where", lambda _leak: located)  # noqa: B010 (stands in for EPANET)
+    setattr(detector, "_recent", lambda _leak, _hours: grown_to)  # noqa: B010
+    return leak, far
+
+
+def test_a_reported_leak_that_grew_and_points_far_away_is_split_into_a_second_leak(scenario) -> None:
+    net, layout, scada, _ = scenario
+    data = read_scada(scada)
+    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
+    for r in list(data.readings())[: 12 * 4]:
+        detector.update(r)
+    leak, far = _placed_far(detector, grown_to=9.0)
+    here = leak.node
+    assert detector._relocate(leak, datetime(2020, 1, 1, 4)) == []
+    detector.close()
+    assert leak.node == here  # the first keeps its place
+    [second] = [x for x in detector.tracked.values() if x.id != leak.id]
+    assert second.node == far and second.reported_pipe is None and second.last_place == "h4_3"
+
+
+def test_a_leak_that_did_not_grow_is_moved_not_split(scenario) -> None:
+    net, layout, scada, _ = scenario
+    data = read_scada(scada)
+    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
+    for r in list(data.readings())[: 12 * 4]:
+        detector.update(r)
+    leak, far = _placed_far(detector, grown_to=3.2)
+    detector._relocate(leak, datetime(2020, 1, 1, 4))
+    detector.close()
+    assert leak.node == far and len(detector.tracked) == 1

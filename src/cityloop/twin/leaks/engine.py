@@ -62,6 +62,10 @@ class TrackedLeak:
     carried_over: bool = False
     flow: float = 0.0  # fitted flow in the last hour (m³/h)
     last_place: str | None = None  # best pipe at the previous localisation (a place must hold twice)
+    # when this leak was last re-placed to explain a new signal and stayed put; until
+    # ``relocate_every`` hours later it is not re-simulated for the same question again
+    rechecked: datetime | None = None
+    placed_flow: float = 0.0  # fitted flow (m³/h) when it was last localised
 
 
 @dataclass
@@ -358,22 +362,51 @@ class LeakDetector:
             if age_h >= 48 and self._recent(leak, 24) < s.end_flow:
                 self._drop(leak)
                 continue
-            young = age_h <= s.relocate_days * 24
+            # a reported leak still growing is placed again: its signal is stronger than when it
+            # was placed (an incipient leak is found small, where the place is least certain). Not an
+            # old unreported one: its flow jumps when it absorbs a new leak nearby, and reporting it
+            # then put it between the two (seen on 2018: a false alarm 391 m from a new burst).
+            grown = leak.reported_pipe is not None and self._grown(leak)
+            young = age_h <= s.relocate_days * 24 or grown
             if not leak.carried_over and age_h % s.relocate_every == 0 and young:
                 out += self._relocate(leak, now)
         return out
+
+    def _grown(self, leak: TrackedLeak) -> bool:
+        """Whether a tracked leak's flow has grown well beyond the flow it had when it was placed."""
+        s = self.settings
+        return self._recent(leak, 6) >= s.relocate_growth * max(leak.placed_flow, s.report_flow)
 
     def _relocate(self, leak: TrackedLeak, now: datetime, *, force: bool = False) -> list[Detection]:
         result = self._where(leak)
         if result is None:
             return []
+        grown = self._grown(leak)
+        leak.placed_flow = self._recent(leak, 6)
         # move only when the current place has become unlikely, so a leak does not wander between equals
         if result.node != leak.node and (
             force or self.loc.probability_around(result.prob, leak.node) < self.settings.move_below
         ):
+            if grown and leak.reported_pipe is not None and not force:
+                return self._split(leak, result)
             leak.node = result.node
             self.window.refit(self._positions())
         return self._maybe_report(leak, result, now)
+
+    def _split(self, leak: TrackedLeak, result: Located) -> list[Detection]:
+        """A reported leak whose flow grew after it was placed, and whose signal now points more than
+        300 m away, is taken as a second leak there (typically a slowly growing one that the first
+        absorbed, since new leaks are only sought away from tracked ones). The first keeps its place;
+        if it was never there, its flow fades and it is dropped. The second is reported once its place
+        holds, like any growing leak."""
+        slots = self._since(leak.onset, SCREEN_HOURS)
+        record = self.window.meta[int(slots[0])] if len(slots) else None
+        onset = record.start if record is not None else leak.onset
+        # it enters the expected run at zero flow: the first still carries the whole flow there, and
+        # the fit (free before it was tracked) shares the flow out between the two
+        second = self._add_leak(result.node, onset=onset, flow=0.0)
+        second.last_place = result.pipe
+        return []
 
     def _where(self, leak: TrackedLeak) -> Located | None:
         """Where a tracked leak is, from the hours since its onset: a linear screening of every junction,
@@ -438,6 +471,12 @@ class LeakDetector:
             return []
         # first ask whether a tracked leak in the wrong place explains it better than a new leak
         for leak in self._similar_tracked(int(np.argmax(best.scores)), now):
+            # A persistent unexplained signal would otherwise re-simulate the same leak every hour
+            # (EPANET over candidates × hours, then two refits): the answer changes only as the
+            # evidence grows, so ask again after ``relocate_every`` hours.
+            if leak.rechecked is not None and now - leak.rechecked < timedelta(hours=s.relocate_every):
+                continue
+            leak.rechecked = now
             before = leak.node
             result = self._where(leak)
             if result is None or result.node == before:
@@ -451,7 +490,7 @@ class LeakDetector:
         result = self._place_new(best)
         onset = self.window.records()[best.onset].start
         leak = self._add_leak(result.node, onset=onset, flow=best.flow)
-        leak.last_place = result.pipe
+        leak.last_place, leak.placed_flow = result.pipe, max(best.flow, 0.0)
         # a burst is placed at once; a growing leak is reported when its place holds at the next look
         abrupt = best.shape == "step" and best.flow >= s.min_flow
         if abrupt and result.within >= s.report_probability:

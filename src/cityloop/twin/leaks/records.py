@@ -119,7 +119,8 @@ class DetectorSettings:
     ramp_stride: int = 6  # incipient leaks: onsets tried every so many hours
     ramp_every: int = 3  # incipient leaks: searched every so many hours (they grow slowly)
     relocate_every: int = 12  # hours between re-localisations of young tracked leaks
-    relocate_days: int = 10  # a tracked leak older than this keeps its place
+    relocate_days: int = 10  # a tracked leak older than this keeps its place …
+    relocate_growth: float = 1.5  # … unless its flow has grown this many times since it was placed
     move_below: float = 0.3  # move a tracked leak when P(within 300 m of its junction) drops below this
     warmup_hours: int = 6
     flow_noise_floor: float = 0.002  # share of the measured flow

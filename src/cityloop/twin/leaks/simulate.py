@@ -235,3 +235,22 @@ def random_leaks(
             )
             leaks.append(LeakRecord(str(pipe), t0, t1, round(diameter, 5), "incipient", peak))
     return sorted(leaks, key=lambda leak: leak.start)
+
+
+def tank_shortfall_hours(levels: pd.DataFrame, floor: float) -> float:
+    """Hours in which any tank's level was below ``floor`` m (5-minute or other regular steps).
+
+    A synthetic year in which the tank runs dry is a supply failure (demand plus leaks beyond what the
+    sources deliver), a regime the real data never show and no utility would run for long: it is no
+    test of leak detection, so a generator re-draws such a year rather than keep it."""
+    if levels.empty:
+        return 0.0
+    step_h = _step_hours_of(levels.index)
+    below = (levels.to_numpy(dtype=float) < floor).any(axis=1)
+    return float(below.sum()) * step_h
+
+
+def _step_hours_of(index: pd.Index) -> float:
+    if len(index) < 2:
+        return 1.0 / 12.0
+    return float((index[1] - index[0]).total_seconds()) / 3600.0
