@@ -2,12 +2,14 @@
 
 import csv
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cityloop.cases.models import Case, CaseEvent, CaseStep, Rating
 from cityloop.cli import app
 from tests.cases.helpers import HJP, OUTSIDE, YJP, point_in
+from tests.conftest import IS_PG
 
 runner = CliRunner()
 COLUMNS = [
@@ -152,9 +154,12 @@ def test_a_tracking_number_already_taken_is_a_bad_row(db, tmp_path) -> None:
 
 
 def test_a_large_load_rebuilds_the_indexes_once(db, tmp_path, monkeypatch) -> None:
+    from cityloop.cases import cli as cases_cli
     from cityloop.cases import importer
 
     monkeypatch.setattr(importer, "DEFER_INDEXES_FROM", 1)
+    # The test's own open transaction holds the rebuilt indexes' lock: VACUUM gives up quickly here.
+    monkeypatch.setattr(cases_cli, "VACUUM_LOCK_TIMEOUT", "200ms")
     lon, lat = point_in(db, f"{YJP}-C1-G1")
     good = {"category": "SJ0102", "lon": lon, "lat": lat, "reported_at": "2026-03-01T08:00:00+08:00"}
     f = tmp_path / "big.csv"
@@ -181,3 +186,17 @@ def test_a_large_load_rebuilds_the_indexes_once(db, tmp_path, monkeypatch) -> No
     r = runner.invoke(app, ["cases", "import", str(bad)])
     assert r.exit_code == 2 and _count(db) == before + 2000
     assert db.connection().exec_driver_sql(names).scalars().all() == before_idx
+
+
+def test_a_large_load_into_postgresql_is_vacuumed_afterwards(live_db) -> None:
+    from cityloop.cases.cli import _vacuum_after_load
+    from cityloop.core.db import get_engine
+
+    if not IS_PG:
+        pytest.skip("VACUUM is PostgreSQL's")
+    _vacuum_after_load()
+    with get_engine().connect() as conn:
+        when = conn.exec_driver_sql(
+            "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'cases'"
+        ).scalar_one()
+    assert when is not None
