@@ -174,6 +174,13 @@ def test_a_large_load_rebuilds_the_indexes_once(db, tmp_path, monkeypatch) -> No
         "|| strpos(indexdef, 'UNIQUE')::bool::text "
         "FROM pg_indexes WHERE tablename = 'cases' ORDER BY indexname"
     )
+    keys = (  # PostgreSQL also re-adds the foreign keys after the load
+        "SELECT name FROM sqlite_master WHERE 0"
+        if sqlite
+        else "SELECT conname || pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'cases'::regclass AND contype = 'f' ORDER BY conname"
+    )
+    before_keys = db.connection().exec_driver_sql(keys).scalars().all()
     before_idx = db.connection().exec_driver_sql(names).scalars().all()
     assert len(before_idx) >= 10
     before = _count(db)
@@ -181,6 +188,8 @@ def test_a_large_load_rebuilds_the_indexes_once(db, tmp_path, monkeypatch) -> No
     assert r.exit_code == 0, r.output
     assert _count(db) == before + 2000
     assert db.connection().exec_driver_sql(names).scalars().all() == before_idx
+    assert db.connection().exec_driver_sql(keys).scalars().all() == before_keys
+    assert sqlite or len(before_keys) == 6
     bad = tmp_path / "bad.csv"
     _write(bad, [good] * 2000 + [{**good, "category": "SJ9999"}])
     r = runner.invoke(app, ["cases", "import", str(bad)])
