@@ -59,12 +59,9 @@ RIDGE = 1.0 / TRACK_PRIOR**2
 # … and in the hours before it was tracked (not in the expected run), about this much from zero.
 RIDGE_UNKNOWN = 1.0 / 5.0**2
 # Prior stiffness (1/(m³/h)²) that holds a tracked leak's flow at zero in an hour where it fitted negative,
-# and how far below zero a fitted flow may go before it is held: at least NEGATIVE_SLACK m³/h, and
-# NEGATIVE_SIGMAS standard deviations of that flow's own estimate (noise around a small or repaired leak
-# is left as it is: censoring it at zero biased the residual against every leak resembling it).
+# and how far below zero a fitted flow may go before it is held (noise around a repaired leak).
 HELD = 1.0e6
 NEGATIVE_SLACK = 0.1
-NEGATIVE_SIGMAS = 3.0
 # Share of a candidate's signature energy that tracked leaks must leave unexplained for it to count as new.
 NEW_SHARE = 0.05
 
@@ -203,12 +200,7 @@ class EvidenceWindow:
         # ±10⁴ m³/h, after which the "faded" leaks were dropped and false leaks cascaded). An hour
         # where a leak's flow comes out negative is refitted with that flow held at zero (active set;
         # a stiff prior at coefficient −base, so every hour stays one batched solve).
-        # Only a flow negative beyond its own uncertainty is held (y is whitened, so the posterior
-        # covariance of the coefficients is gram⁻¹): holding every slightly negative hour at zero keeps
-        # the positive noise and drops the negative, a bias that hid small new leaks on real 2018.
-        # A runaway pair is far outside it (the prior bounds one flow's deviation to about 1 m³/h).
         held = np.zeros(known.shape, dtype=bool)
-        slack: np.ndarray | None = None
         for _ in range(len(ids) + 1):
             stiff = np.where(held, HELD, ridge)
             target = np.where(held, -base, 0.0)
@@ -216,10 +208,7 @@ class EvidenceWindow:
             rhs = rhs0.copy()
             rhs[:, :, 0] += stiff * target
             coef = np.linalg.solve(gram, rhs)
-            if slack is None:
-                sd = np.sqrt(np.maximum(np.diagonal(np.linalg.inv(gram), axis1=1, axis2=2), 0.0))
-                slack = np.maximum(NEGATIVE_SLACK, NEGATIVE_SIGMAS * sd)
-            negative = (base + coef[:, :, 0] < -slack) & ~held
+            negative = (base + coef[:, :, 0] < -NEGATIVE_SLACK) & ~held
             if not negative.any():
                 break
             held |= negative
