@@ -153,3 +153,30 @@ def test_bad_boxes_are_a_clear_4xx(client, token_for, params, code) -> None:
     assert set(error) >= {"code", "message", "details"} and error["message"]
     if code:
         assert error["code"] == code
+
+
+def test_points_are_coloured_like_the_queue_green_amber_red(client, token_for, cases, db) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from cityloop.cases.models import Case, CaseStep
+    from cityloop.core.clock import now
+
+    at = now()
+    fresh, reminded, late = (cases[k]["id"] for k in ("yjp", "dept", "hjp"))
+    for case_id, remind, due in (
+        (fresh, at + timedelta(hours=1), at + timedelta(hours=2)),
+        (reminded, at - timedelta(minutes=5), at + timedelta(hours=1)),
+        (late, at - timedelta(hours=2), at - timedelta(hours=1)),
+    ):
+        db.execute(
+            update(CaseStep)
+            .where(CaseStep.case_id == case_id, CaseStep.done_at.is_(None))
+            .values(remind_at=remind, due_at=due)
+        )
+        db.execute(update(Case).where(Case.id == case_id).values(due_at=due))
+    db.flush()
+    body = _map(client, token_for("dispatcher"))
+    colour = {f["properties"]["id"]: f["properties"]["colour"] for f in body["features"]}
+    assert (colour[fresh], colour[reminded], colour[late]) == ("green", "amber", "red")
