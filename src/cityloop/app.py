@@ -118,7 +118,7 @@ async def _warm_caches_at_start(app: FastAPI) -> AsyncIterator[None]:
                 # Intake's first: the area index, the categories and the classifier, so that the first
                 # reports after a restart do not each wait for them (they took ~1 s under a burst).
                 routing.areas(session)
-                categories._LEAVES.get(session)
+                categories.leaves(session)
                 intake.classifier(session)
                 battlemap.warm(session)
         except Exception:  # never take the server down for a cache

@@ -102,9 +102,14 @@ def _load_leaves(session: Session) -> dict[str, Leaf]:
 _LEAVES = TableCache(Category, _load_leaves)
 
 
+def leaves(session: Session) -> dict[str, Leaf]:
+    """Every active category by code, from the per-process cache (rebuilt when the table changes)."""
+    return _LEAVES.get(session)
+
+
 def leaf(session: Session, *, code: str) -> Leaf:
     """An active category by code, from the per-process cache (404 when unknown or inactive)."""
-    found = _LEAVES.get(session).get(code)
+    found = leaves(session).get(code)
     if found is None:
         raise NotFound("cases.error.category_unknown", category=code)
     return found

@@ -19,10 +19,7 @@ bench/cases_intake.py prints what this is worth (decision 0010).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from sqlalchemy.orm import Session
 
 from cityloop.cases import service
 from cityloop.core.db import new_session
@@ -40,13 +37,12 @@ class _Pending:
 
 
 class GroupCommit:
-    def __init__(self, session_factory: Callable[[], Session] | None = None, max_batch: int = MAX_BATCH):
-        self._session = session_factory or (lambda: new_session(write=True))
+    def __init__(self, max_batch: int = MAX_BATCH):
         self._max = max_batch
         self._queue_lock = threading.Lock()  # guards _pending
         self._leader = threading.Lock()  # held by the thread writing a batch
         self._pending: list[_Pending] = []
-        self.batches = 0  # for the bench: reports written ÷ batches = mean batch size
+        self.batches = 0  # transactions committed and reports in them (written ÷ batches = mean size)
         self.written = 0
 
     def submit(self, prepared: service.Prepared) -> service.IntakeResult:
@@ -78,7 +74,7 @@ class GroupCommit:
                 item.done.set()
 
     def _write_together(self, batch: list[_Pending]) -> bool:
-        db = self._session()
+        db = new_session(write=True)
         try:
             results = service.persist_many(db, [item.prepared for item in batch])
             db.commit()

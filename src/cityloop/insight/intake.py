@@ -111,7 +111,7 @@ def classifier(session: Session) -> tuple[Classifier | None, int, dict[str, cate
         state.checked = moment
         if version != state.version:
             _load(session, state, version)
-    leaves = categories._LEAVES.get(session)  # the per-process category cache
+    leaves = categories.leaves(session)
     if id(leaves) != state.leaves_id:
         state.leaves_id, state.rules = id(leaves), rules_for(leaves)
     if state.model is not None and any(c in leaves for c in state.model.classes):
@@ -153,10 +153,6 @@ class SuggestionHook:
 
 
 HOOK = SuggestionHook()
-
-
-def store(session: Session, *, case_id: int, suggestion: Suggestion) -> None:
-    session.execute(_INSERT, _values(case_id, suggestion))
 
 
 def _values(case_id: int, s: Suggestion) -> dict[str, Any]:

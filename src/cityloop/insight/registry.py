@@ -65,7 +65,7 @@ def register(
     """Store a model file's bytes as the next version (checked: it loads and fits the categories)."""
     model = modelfile.loads(data, name=source)
     header = modelfile.header_of(data, name=source)
-    leaves = categories._LEAVES.get(session)  # the per-process category cache
+    leaves = categories.leaves(session)
     if not any(c in leaves for c in model.classes):
         raise ValidationFailed("insight.error.model_categories", classes=", ".join(model.classes[:5]))
     version = int(session.scalar(select(func.max(InsightModel.version))) or 0) + 1
@@ -135,7 +135,7 @@ def closed_cases(session: Session, *, limit: int = MAX_TRAINING_CASES) -> tuple[
 
 
 def category_prior(session: Session) -> CategoryPrior:
-    leaves = categories._LEAVES.get(session)
+    leaves = categories.leaves(session)
     return CategoryPrior({code: [leaf.name, leaf.major_name] for code, leaf in leaves.items()})
 
 

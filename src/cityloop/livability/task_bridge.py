@@ -62,17 +62,26 @@ def _texts(site: PlanSite, facility_type: FacilityType) -> tuple[str, str]:
     return title, detail
 
 
+def _refuse_a_second_proposal(session: Session, site: PlanSite) -> None:
+    """One proposal per chosen site, whichever bridge made it: 409 naming the one already made."""
+    existing = session.execute(
+        select(TaskProposal).where(TaskProposal.plan_site_id == site.id)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(
+            "livability.task.exists",
+            reference=existing.reference,
+            details={"reference": existing.reference, "task": existing.task_ref},
+        )
+
+
 class ProposalBridge:
     """Records the proposal in ``livability_task_proposals`` (one per site)."""
 
     def propose_task(
         self, session: Session, *, site: PlanSite, facility_type: FacilityType, actor: Any
     ) -> str:
-        existing = session.execute(
-            select(TaskProposal).where(TaskProposal.plan_site_id == site.id)
-        ).scalar_one_or_none()
-        if existing is not None:
-            raise Conflict("livability.task.exists", reference=existing.reference)
+        _refuse_a_second_proposal(session, site)
         title, detail = _texts(site, facility_type)
         row = TaskProposal(
             plan_site_id=site.id,
@@ -170,15 +179,7 @@ class ProgrammeTaskBridge:
         from cityloop.programme import service as programme
         from cityloop.programme.plans import MilestoneInput, TaskInput
 
-        existing = session.execute(
-            select(TaskProposal).where(TaskProposal.plan_site_id == site.id)
-        ).scalar_one_or_none()
-        if existing is not None:
-            raise Conflict(
-                "livability.task.exists",
-                reference=existing.reference,
-                details={"reference": existing.reference, "task": existing.task_ref},
-            )
+        _refuse_a_second_proposal(session, site)
         action = find_action(session)
         unit = site.unit
         person = responsible_person(session, unit)
