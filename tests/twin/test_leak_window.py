@@ -84,3 +84,21 @@ def test_calibration_tolerates_a_few_spurious_reports_and_ignores_mislocated_one
     assert not _beside_a_leak(report(datetime(2020, 5, 1), datetime(2020, 5, 2)), [leak])
     # reported after the leak was repaired: spurious
     assert not _beside_a_leak(report(datetime(2020, 3, 20), datetime(2020, 6, 5)), [leak])
+
+
+def test_a_merged_leak_hands_its_expected_flow_to_the_one_that_stays() -> None:
+    """Two tracked fragments of one leak (nearly the same signature) each carried 2 m³/h in the
+    expected runs; merged, the survivor must carry the 4 m³/h, not lose the other's share."""
+    sens = np.array([[10.0, 9.8, 0.0], [5.0, 5.3, 0.0], [0.0, 0.0, 1.0]])
+    y = np.zeros(3)  # the observations match the expected runs, which had both fragments
+    merged, dropped = EvidenceWindow(hours=3, n_obs=3, n_cand=3), EvidenceWindow(hours=3, n_obs=3, n_cand=3)
+    for window in (merged, dropped):
+        for h in range(3):
+            window.push(_record(h), y, sens, np.zeros(3), {1: 0, 2: 1})
+    merged.hand_over(2, 1, 0)
+    merged.refit({1: 0})
+    dropped.refit({1: 0})
+    assert np.allclose(merged.flows(1), 4.0, atol=0.2)
+    assert all(2 not in r.base_nodes and r.base_flows[1] == 4.0 for r in merged.records())
+    # without the hand-over the residuals still assume the other fragment's 2 m³/h was there
+    assert dropped.flows(1).mean() < 3.0

@@ -138,6 +138,20 @@ class EvidenceWindow:
             return
         _store(self.fit, slots, self._fit(slots, tracked), tracked)
 
+    def hand_over(self, gone: int, keep: int, keep_node: int) -> None:
+        """Tracked leak ``gone`` is merged into ``keep`` (at ``keep_node``): in every hour whose expected
+        run had ``gone``, its flow is moved onto ``keep``, linearly (as ``_moved`` does for a leak that
+        moved), so the residuals stay those of the expected runs less the merged leak."""
+        for slot in self.order():
+            rec = self.meta[int(slot)]
+            if rec is None or gone not in rec.base_nodes:
+                continue
+            flow, node = rec.base_flows.pop(gone, 0.0), rec.base_nodes.pop(gone)
+            target = rec.base_nodes.setdefault(keep, keep_node)
+            if flow:
+                self.y[slot] += flow * (self.sens[slot][:, node] - self.sens[slot][:, target])
+            rec.base_flows[keep] = rec.base_flows.get(keep, 0.0) + flow
+
     def fit_slots(self, slots: np.ndarray, tracked: dict[int, int]) -> Fit:
         """These ring slots fitted against another tracked set (the window keeps its own fit)."""
         return self._fit(slots, tracked)
