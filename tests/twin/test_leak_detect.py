@@ -126,6 +126,16 @@ def test_a_snapshot_restores_a_detector_that_continues_the_same_run(scenario) ->
     assert len(found) == 1 and net.pipe_distance(found[0].pipe, LEAK.pipe) <= 300
 
 
+def _warm(scenario) -> LeakDetector:
+    """A detector that has seen four quiet hours of the scenario."""
+    net, layout, scada, _ = scenario
+    data = read_scada(scada)
+    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
+    for r in list(data.readings())[: 12 * 4]:
+        detector.update(r)
+    return detector
+
+
 def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[TrackedLeak, int]:
     """A reported tracked leak at one corner of the grid whose evidence now points to the far corner,
     with its recent flow at ``grown_to`` m³/h (it was placed at 3)."""
@@ -144,11 +154,7 @@ def _placed_far(detector: LeakDetector, grown_to: float) -> tuple[TrackedLeak, i
 
 
 def test_a_reported_leak_that_grew_and_points_far_away_is_split_into_a_second_leak(scenario) -> None:
-    net, layout, scada, _ = scenario
-    data = read_scada(scada)
-    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
-    for r in list(data.readings())[: 12 * 4]:
-        detector.update(r)
+    detector = _warm(scenario)
     leak, far = _placed_far(detector, grown_to=9.0)
     here = leak.node
     assert detector._relocate(leak, datetime(2020, 1, 1, 4)) == []
@@ -159,25 +165,11 @@ def test_a_reported_leak_that_grew_and_points_far_away_is_split_into_a_second_le
 
 
 def test_a_leak_that_did_not_grow_is_moved_not_split(scenario) -> None:
-    net, layout, scada, _ = scenario
-    data = read_scada(scada)
-    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
-    for r in list(data.readings())[: 12 * 4]:
-        detector.update(r)
+    detector = _warm(scenario)
     leak, far = _placed_far(detector, grown_to=3.2)
     detector._relocate(leak, datetime(2020, 1, 1, 4))
     detector.close()
     assert leak.node == far and len(detector.tracked) == 1
-
-
-def _warm(scenario) -> LeakDetector:
-    """A detector that has seen four quiet hours of the scenario."""
-    net, layout, scada, _ = scenario
-    data = read_scada(scada)
-    detector = LeakDetector(net, layout, step_seconds=data.step_seconds)
-    for r in list(data.readings())[: 12 * 4]:
-        detector.update(r)
-    return detector
 
 
 def _located_at(detector: LeakDetector, node_name: str, pipe: str):
@@ -200,7 +192,12 @@ def test_an_old_unreported_leak_is_placed_again_and_reported_once_it_grows(scena
     leak.last_place = "h4_3"
     asked: list[int] = []
     located = _located_at(detector, "n4_4", "h4_3")
-    setattr(detector, "_where", lambda x: asked.append(x.id) or located)  # noqa: B010 (stands in for EPANET)
+
+    def where(x: TrackedLeak):
+        asked.append(x.id)
+        return located
+
+    setattr(detector, "_where", where)  # noqa: B010 (stands in for EPANET)
     flow = {"now": 1.0}
     setattr(detector, "_recent", lambda _leak, _hours: flow["now"])  # noqa: B010
     assert detector._maintain(now) == []  # too small to report, but placed again
@@ -240,6 +237,7 @@ def test_unreported_fragments_of_one_signature_are_merged_into_the_largest(scena
     small = detector._add_leak(names.index("n2_3"), onset=now - timedelta(hours=2), flow=1.0)
     for slot in detector.window.last_slots(2):  # the expected runs of the last hours had both
         record = detector.window.meta[int(slot)]
+        assert record is not None
         record.base_flows.update({big.id: 2.0, small.id: 1.0})
         record.base_nodes.update({big.id: big.node, small.id: small.node})
     setattr(detector, "_recent", lambda x, _hours: {big.id: 2.0, small.id: 1.0}[x.id])  # noqa: B010
@@ -251,4 +249,5 @@ def test_unreported_fragments_of_one_signature_are_merged_into_the_largest(scena
     assert big.node == names.index("n3_3") and big.onset == now - timedelta(hours=3)
     for slot in detector.window.last_slots(2):
         record = detector.window.meta[int(slot)]
+        assert record is not None
         assert small.id not in record.base_nodes and record.base_flows[big.id] == 3.0
