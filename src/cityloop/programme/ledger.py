@@ -13,6 +13,7 @@ import io
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -327,6 +328,27 @@ def _place(ctx: _Ctx, row_no: int, values: dict[str, Any], text: str) -> dict[st
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
+def _sheet_rows(ws: Any, cols: dict[str, int]) -> Iterator[tuple[int, Callable[[str], Any]]]:
+    """The non-blank data rows of a sheet (from row 2): the row number and a reader by column key
+    (None for a column the sheet lacks or a short row)."""
+    for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+        if not any(_cell_text(v) for v in row):
+            continue
+
+        def get(key: str, row: Any = row) -> Any:
+            return row[cols[key]] if key in cols and cols[key] < len(row) else None
+
+        yield row_no, get
+
+
+def _passes(ctx: _Ctx, sheet: str, row_no: int, code: str, checks: list[tuple[str, bool, str]]) -> bool:
+    """Record every failed check of a row (key, ok, message key); whether all passed."""
+    failed = [(key, msg_key) for key, ok, msg_key in checks if not ok]
+    for key, msg_key in failed:
+        ctx.err(sheet, row_no, key, msg_key, code=code)
+    return not failed
+
+
 def _parse_milestones(
     ctx: _Ctx, ws: Any, tasks: dict[str, Any], task_codes: set[str]
 ) -> dict[str, list[tuple[int, int, MilestoneInput]]]:
@@ -334,13 +356,7 @@ def _parse_milestones(
     out: dict[str, list[tuple[int, int, MilestoneInput]]] = defaultdict(list)
     if ctx.found.errors and any(e.sheet == MS_SHEET and e.row == 1 for e in ctx.found.errors):
         return out
-    for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
-
-        def get(key: str, row: Any = row) -> Any:
-            return row[cols[key]] if key in cols and cols[key] < len(row) else None
-
-        if not any(_cell_text(v) for v in row):
-            continue
+    for row_no, get in _sheet_rows(ws, cols):
         code = _cell_text(get("task"))
         seq, due, pct = _as_float(get("seq")), _as_date(get("due_on")), _as_float(get("planned_pct"))
         checks = [
@@ -350,12 +366,12 @@ def _parse_milestones(
             ("due_on", due is not None, "date" if _cell_text(get("due_on")) else "required"),
             ("planned_pct", pct is not None, "number" if _cell_text(get("planned_pct")) else "required"),
         ]
-        bad = False
-        for key, ok, msg_key in checks:
-            if not ok:
-                ctx.err(MS_SHEET, row_no, key, msg_key, code=code)
-                bad = True
-        if not bad and code in tasks and due is not None and pct is not None:
+        if (
+            _passes(ctx, MS_SHEET, row_no, code, checks)
+            and code in tasks
+            and due is not None
+            and pct is not None
+        ):
             ms = MilestoneInput(
                 name=_cell_text(get("name")),
                 due_on=due,
@@ -374,13 +390,7 @@ def _parse_indicators(
     out: dict[str, list[tuple[int, int, plans.IndicatorInput]]] = defaultdict(list)
     if any(e.sheet == IND_SHEET and e.row == 1 for e in ctx.found.errors):
         return out
-    for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
-
-        def get(key: str, row: Any = row) -> Any:
-            return row[cols[key]] if key in cols and cols[key] < len(row) else None
-
-        if not any(_cell_text(v) for v in row):
-            continue
+    for row_no, get in _sheet_rows(ws, cols):
         code = _cell_text(get("task"))
         seq, base, target = _as_float(get("seq")), _as_float(get("baseline")), _as_float(get("target_value"))
         checks = [
@@ -391,12 +401,8 @@ def _parse_indicators(
             ("baseline", base is not None, "number" if _cell_text(get("baseline")) else "required"),
             ("target_value", target is not None, "number" if _cell_text(get("target_value")) else "required"),
         ]
-        bad = False
-        for key, ok, msg_key in checks:
-            if not ok:
-                ctx.err(IND_SHEET, row_no, key, msg_key, code=code)
-                bad = True
-        if not bad and code in tasks and base is not None and target is not None:
+        ok = _passes(ctx, IND_SHEET, row_no, code, checks)
+        if ok and code in tasks and base is not None and target is not None:
             ind = plans.IndicatorInput(_cell_text(get("name")), _cell_text(get("unit")), base, target)
             out[code].append((int(seq or 0), row_no, ind))
     for code, rows in out.items():
