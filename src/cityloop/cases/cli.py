@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cityloop.core.audit import Actor
-from cityloop.core.cliutil import cli_errors, console, err_console, fail
+from cityloop.core.cliutil import cli_errors, cli_locale, console, err_console, fail
 
 cases_app = typer.Typer(help="Cases (一口响应): import history and categories", no_args_is_help=True)
 CLI_ACTOR = Actor("cli")
@@ -62,6 +62,7 @@ def _vacuum_after_load() -> None:
     from sqlalchemy.exc import OperationalError
 
     from cityloop.core.db import get_engine
+    from cityloop.core.i18n import translate
 
     engine = get_engine()
     if engine.dialect.name != "postgresql":
@@ -73,10 +74,7 @@ def _vacuum_after_load() -> None:
             conn.exec_driver_sql(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'")
             conn.exec_driver_sql("VACUUM ANALYZE cases")
     except OperationalError:
-        err_console.print(
-            "warning: VACUUM ANALYZE cases waited too long for a lock and was skipped; "
-            "run it when the database is quiet (the map and the indicators are slower until then)"
-        )
+        err_console.print(translate("cases.import.vacuum_skipped", cli_locale(), timeout=VACUUM_LOCK_TIMEOUT))
 
 
 VACUUM_LOCK_TIMEOUT = "10s"

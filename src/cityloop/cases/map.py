@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Integer, column, func, or_, select, values
 from sqlalchemy.orm import Session
 
 from cityloop.cases import mapcells, queue
-from cityloop.cases.models import Case, CaseStep, Category
+from cityloop.cases.models import Case, Category
 from cityloop.cases.scope import read_clause
 from cityloop.cases.states import OPEN_STATES
 from cityloop.core.clock import now
@@ -121,27 +121,6 @@ def counts(
     return out
 
 
-def _colour(state: str, due: Any, remind: Any, at: Any) -> str:
-    """The queue table's deadline colours: red overdue, amber past the reminder (80 %), else green."""
-    if state not in OPEN_STATES or due is None:
-        return "none"
-    if due < at:
-        return "red"
-    return "amber" if remind is not None and remind <= at else "green"
-
-
-def _reminders(session: Session, ids: list[int]) -> dict[int, Any]:
-    """The reminder time of each case's running step (one query for the ≤ POINT_LIMIT points drawn)."""
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(CaseStep.case_id, CaseStep.remind_at)
-        .where(CaseStep.case_id.in_(ids), CaseStep.done_at.is_(None))
-        .order_by(CaseStep.id)
-    )
-    return {case_id: remind for case_id, remind in rows}  # the latest running step wins
-
-
 def features(
     session: Session, *, principal: Principal, filters: queue.CaseFilter, box: Box, zoom: int
 ) -> dict[str, Any]:
@@ -185,7 +164,9 @@ def _points(
     stmt = _filtered(session, stmt, principal, f).where(where).order_by(Case.id).limit(POINT_LIMIT)
     at = now()
     found = session.execute(stmt).all()
-    remind = _reminders(session, [row[0] for row in found if row[4] in OPEN_STATES and row[5] is not None])
+    steps = queue.running_steps(
+        session, [row[0] for row in found if row[4] in OPEN_STATES and row[5] is not None]
+    )
     return [
         {
             "type": "Feature",
@@ -195,7 +176,7 @@ def _points(
                 "no": no,
                 "state": state,
                 "category": cat,
-                "colour": _colour(state, due, remind.get(cid), at),
+                "colour": queue.deadline_colour(state, due, steps.get(cid), at),
             },
         }
         for cid, no, lon, lat, state, due, cat in found

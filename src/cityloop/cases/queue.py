@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from cityloop.cases.models import OPEN_SQL, Case, Category
+from cityloop.cases.models import OPEN_SQL, Case, CaseStep, Category
 from cityloop.cases.scope import read_clause
 from cityloop.cases.states import CLOSED_STATES, OPEN_STATES, State
 from cityloop.core.clock import now
@@ -148,3 +148,25 @@ def list_cases(
         select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())
     ).scalar_one()
     return Page(items, page, page_size, min(capped, COUNT_CAP), capped <= COUNT_CAP)
+
+
+def running_steps(session: Session, case_ids: Sequence[int]) -> dict[int, CaseStep]:
+    """The running (not yet done) step of each case, in one query; a case's latest running step wins."""
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        select(CaseStep)
+        .where(CaseStep.case_id.in_(case_ids), CaseStep.done_at.is_(None))
+        .order_by(CaseStep.id)
+    ).scalars()
+    return {step.case_id: step for step in rows}
+
+
+def deadline_colour(state: str, due: datetime | None, step: CaseStep | None, at: datetime) -> str:
+    """The deadline colour of the lists and the queue map: red overdue, amber once the running step's
+    reminder time (80 % of the allowed time) has passed, green before; "none" when no clock runs."""
+    if state not in OPEN_STATES or due is None:
+        return "none"
+    if due < at:
+        return "red"
+    return "amber" if step is not None and step.remind_at <= at else "green"

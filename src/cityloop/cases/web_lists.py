@@ -51,32 +51,18 @@ class Clock:
 
 def clocks(db: Session, cases: Sequence[Case]) -> dict[int, Clock]:
     """The deadline state of each case's running step (one query for the page)."""
-    ids = [c.id for c in cases if c.state in OPEN_STATES]
-    steps: dict[int, CaseStep] = {}
-    if ids:
-        rows = db.execute(
-            select(CaseStep)
-            .where(CaseStep.case_id.in_(ids), CaseStep.done_at.is_(None))
-            .order_by(CaseStep.id)
-        ).scalars()
-        steps = {s.case_id: s for s in rows}
+    steps = queue.running_steps(db, [c.id for c in cases if c.state in OPEN_STATES])
     at = now()
     out = {}
     for c in cases:
         step = steps.get(c.id)
         due = c.due_at or (step.due_at if step else None)
-        if c.state not in OPEN_STATES or due is None:
+        colour = queue.deadline_colour(c.state, due, step, at)
+        if colour == "none" or due is None:
             out[c.id] = Clock("none", "", 0)
             continue
         late = int((at - due).total_seconds() // 60)
-        level = _level(step) if step is not None else ""
-        if late > 0:
-            colour = "red"
-        elif step is not None and at >= step.remind_at:
-            colour = "amber"
-        else:
-            colour = "green"
-        out[c.id] = Clock(colour, level, max(late, 0))
+        out[c.id] = Clock(colour, _level(step) if step is not None else "", max(late, 0))
     return out
 
 

@@ -30,13 +30,13 @@ def cli_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AppError as exc:
-            raise fail(exc.message(_cli_locale())) from None
+            raise fail(exc.message(cli_locale())) from None
         except FileNotFoundError as exc:
             raise fail(f"file not found: {exc.filename}") from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _cli_locale() -> str:
+def cli_locale() -> str:
     lang = os.environ.get("CITYLOOP_CLI_LANG") or os.environ.get("LANG", "")
     return "zh-CN" if lang.lower().startswith("zh") else "en"

@@ -93,8 +93,8 @@ def calibrate(
     if found is None:
         found = detect(network, history, settings=base, progress=progress)
     false = [d for d in found if not _matches(network, d, leaks)]
-    mislocated = [d for d in false if _beside_a_leak(d, leaks)]
-    spurious = [d.score for d in false if not _beside_a_leak(d, leaks)]
+    beside = [_beside_a_leak(d, leaks) for d in false]
+    spurious = [d.score for d, near in zip(false, beside, strict=True) if not near]
     threshold = threshold_from_history(base.detect_score, spurious)
     end = until or history.times[-1].to_pydatetime()
     open_at_end = tuple(sorted({leak.pipe for leak in leaks if leak.end >= end}))
@@ -104,7 +104,7 @@ def calibrate(
         len(found),
         len(false),
         found,
-        len(mislocated),
+        sum(beside),
     )
 
 

@@ -344,6 +344,10 @@ class LeakDetector:
     def _age_hours(self, leak: TrackedLeak, now: datetime) -> float:
         return (now - leak.onset).total_seconds() / 3600.0
 
+    def _young(self, leak: TrackedLeak, now: datetime) -> bool:
+        """Tracked for at most ``relocate_days`` since its estimated onset (its place not yet earned)."""
+        return self._age_hours(leak, now) <= self.settings.relocate_days * 24
+
     # -- decisions --------------------------------------------------------------------------------
     def _add_leak(self, node: int, *, onset: datetime, flow: float) -> TrackedLeak:
         leak = TrackedLeak(self._next_id, node, onset, 0.0)
@@ -492,8 +496,7 @@ class LeakDetector:
         s = self.settings
         if leak.reported_pipe is None:
             # a young leak's clock starts at its onset; an old one's when it grew big enough to report
-            young = self._age_hours(leak, now) <= s.relocate_days * 24
-            since = leak.onset if young else (leak.big_since or now)
+            since = leak.onset if self._young(leak, now) else (leak.big_since or now)
             waited = (now - since).total_seconds() / 3600.0
             big_enough = self._recent(leak, 6) >= s.report_flow
             held = leak.last_place is not None and self.loc.pipes_near(leak.last_place, result.pipe)
@@ -584,7 +587,7 @@ class LeakDetector:
         target = sens[:, node]
         out = []
         for leak in self.tracked.values():
-            if leak.carried_over or self._age_hours(leak, now) > self.settings.relocate_days * 24:
+            if leak.carried_over or not self._young(leak, now):
                 continue
             other = sens[:, leak.node]
             cos = float(target @ other / max(np.linalg.norm(target) * np.linalg.norm(other), 1e-12))

@@ -69,7 +69,7 @@ def score_detections(
     period_end: datetime | None = None,
 ) -> Score:
     """Score ``detections`` (pipe, time) against the leaks and their true outflow (m³/h, regular steps)."""
-    step_h = _step_hours(leak_flows)
+    step_h = step_hours(leak_flows)
     scored = [
         leak
         for leak in leaks
@@ -116,7 +116,8 @@ def _volume(leak_flows: pd.DataFrame, leak: LeakRecord, since: datetime, step_h:
     return float(np.nansum(window.to_numpy())) * step_h
 
 
-def _step_hours(frame: pd.DataFrame) -> float:
+def step_hours(frame: pd.DataFrame) -> float:
+    """The step of a regular time series in hours (5 minutes when it has fewer than two rows)."""
     if len(frame.index) < 2:
         return 1.0 / 12.0
     return float((frame.index[1] - frame.index[0]).total_seconds()) / 3600.0

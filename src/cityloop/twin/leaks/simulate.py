@@ -30,6 +30,7 @@ from cityloop.twin.leaks.engine import PATTERN_ORIGIN
 from cityloop.twin.leaks.network import NetworkModel
 from cityloop.twin.leaks.records import SensorLayout
 from cityloop.twin.leaks.scada import LeakRecord, write_leaks
+from cityloop.twin.leaks.score import step_hours
 
 G = 9.81
 DISCHARGE = 0.75
@@ -245,12 +246,6 @@ def tank_shortfall_hours(levels: pd.DataFrame, floor: float) -> float:
     test of leak detection, so a generator re-draws such a year rather than keep it."""
     if levels.empty:
         return 0.0
-    step_h = _step_hours_of(levels.index)
+    step_h = step_hours(levels)
     below = (levels.to_numpy(dtype=float) < floor).any(axis=1)
     return float(below.sum()) * step_h
-
-
-def _step_hours_of(index: pd.Index) -> float:
-    if len(index) < 2:
-        return 1.0 / 12.0
-    return float((index[1] - index[0]).total_seconds()) / 3600.0
