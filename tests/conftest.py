@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -46,7 +47,8 @@ TEMPLATE_NAME = f"cityloop_test_{_CHECKOUT}_{WORKER}"
 TEMPLATE_URL = _pg_url(TEMPLATE_NAME) if IS_PG else f"sqlite:///{_TMP / 'template.db'}"
 # Everything that reads settings during the tests sees the test database.
 os.environ["CITYLOOP_DATABASE_URL"] = TEMPLATE_URL
-os.environ.setdefault("CITYLOOP_SECRET_KEY", "test-secret-key")
+# A fresh random secret per run (servers started by tests inherit it): never a value from the repository.
+os.environ.setdefault("CITYLOOP_SECRET_KEY", secrets.token_urlsafe(32))
 os.environ.setdefault("CITYLOOP_SHARED_DIR", str(SHARED))
 
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cityloop.core.cliutil import cli_errors, console, err_console
+from cityloop.core.cliutil import cli_errors, cli_locale, console, fail
 
 app = typer.Typer(
     help="cityloop — closed-loop urban governance platform",
@@ -24,11 +24,21 @@ app = typer.Typer(
 @app.command()
 @cli_errors
 def init() -> None:
-    """Create or upgrade the database schema (Alembic upgrade head)."""
+    """Create or upgrade the database schema (Alembic upgrade head); write a secret key if there is none."""
+    from cityloop.config import get_settings
+    from cityloop.core import secretkey
     from cityloop.core.migrate import upgrade
 
     url = upgrade()
     console.print(f"database ready: {url}")
+    settings = get_settings()
+    if settings.secret_source == "env":
+        console.print("secret key: from CITYLOOP_SECRET_KEY")
+        return
+    path, created = secretkey.ensure_file(settings)
+    get_settings.cache_clear()  # read it from the file from now on
+    state = "written, owner-only" if created else "kept"
+    console.print(f"secret key: {path} ({state})", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("seed-demo")
@@ -61,11 +71,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
     import uvicorn
 
     from cityloop.config import get_settings
+    from cityloop.core import secretkey
 
     # The start-up heap is frozen out of the garbage collector's sight by create_server_app, in each
     # server process, once the app is built (decision 0010).
-    if get_settings().secret_key.startswith("change-me"):
-        err_console.print("warning: CITYLOOP_SECRET_KEY is the demo default; set your own in production")
+    weak = secretkey.problem(get_settings())
+    if weak is not None:
+        raise fail(weak.message(cli_locale()))
     console.print(f"cityloop on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     os.environ.setdefault("CITYLOOP_WARM_CACHES", "1")  # each server process builds its caches at start
     uvicorn.run(
@@ -76,6 +88,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
         workers=workers,
         reload=reload,
         log_level="info",
+        # Forwarded headers are the app's business, from the proxies in CITYLOOP_TRUSTED_PROXIES only
+        # (uvicorn would otherwise believe any local process).
+        proxy_headers=False,
     )
 
 

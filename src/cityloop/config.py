@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -14,8 +15,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYLOOP_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///var/cityloop.db"
-    # Signs session cookies. The default is only fit for a laptop demo; `cityloop serve` warns about it.
-    secret_key: str = "change-me-this-is-the-demo-secret"
+    # Where the platform keeps its own files (the secret key); relative to the working directory, like
+    # the default SQLite database.
+    data_dir: Path = Path("var")
+    # Signs the session cookie and its CSRF tokens. Unset: read from `<data_dir>/secret_key`, which
+    # `cityloop init` writes (random, owner-only). `cityloop serve` refuses a missing, short (< 32
+    # characters) or published value (core/secretkey.py).
+    secret_key: str = ""
     default_locale: str = "zh-CN"
     display_timezone: str = "Asia/Shanghai"
     # Empty: the map shows only the project's own vector layers (a district runs its own tile server).
@@ -27,11 +33,27 @@ class Settings(BaseSettings):
     warm_caches: bool = False
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 10 * 1_048_576
-    # Failed sign-ins: after `login_max_failures` the account is locked for `login_lock_minutes`.
+    # Sign-in throttling (org/throttle.py, docs/operations/security.md): each (account, address) pair
+    # has `login_max_failures` attempts, the account as a whole `login_account_max_failures` (counting
+    # only pairs still within theirs), an address `login_address_max_failures`; after that every attempt
+    # waits `login_backoff_seconds`, doubling up to `login_backoff_max_seconds`. A key quiet for
+    # `login_forget_minutes` starts over; a successful sign-in clears the account and its pair.
     login_max_failures: int = 5
-    login_lock_minutes: int = 15
+    login_account_max_failures: int = 20
+    login_address_max_failures: int = 100
+    login_backoff_seconds: int = 30
+    login_backoff_max_seconds: int = 900
+    login_forget_minutes: int = 60
+    # Client addresses: X-Forwarded-For / X-Forwarded-Proto are believed only from these proxies
+    # (comma-separated addresses or networks, e.g. "127.0.0.1,10.0.0.0/8"); empty: from none.
+    trusted_proxies: str = ""
+    # Server-side sessions (org/sessions.py): an absolute lifetime and an idle timeout.
     session_max_age_seconds: int = 12 * 3600
+    session_idle_minutes: int = 60
     cookie_secure: bool = False
+    # Bearer tokens made by `cityloop tokens create` expire after this many days unless --days says
+    # otherwise (0: never).
+    token_default_days: int = 90
     # Where the worker sleeps between scans.
     worker_interval_seconds: float = 5.0
     # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults) and the MQTT broker.
@@ -59,6 +81,26 @@ class Settings(BaseSettings):
     case_escalate_percent: int = 100
     # Enforcement categories go to the squadron whose code is this pattern filled with the street's code.
     case_squadron_code: str = "enf-{street}"
+
+    # Where the secret key came from: "env" (CITYLOOP_SECRET_KEY or .env), "file", or "" (none yet).
+    _secret_source: str = PrivateAttr("")
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "secret_key"
+
+    @property
+    def secret_source(self) -> str:
+        return self._secret_source
+
+    @model_validator(mode="after")
+    def _secret_from_file(self) -> Settings:
+        if self.secret_key:
+            self._secret_source = "env"
+        elif self.secret_file.is_file():
+            self.secret_key = self.secret_file.read_text(encoding="utf-8").strip()
+            self._secret_source = "file"
+        return self
 
 
 @lru_cache
