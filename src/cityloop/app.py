@@ -9,18 +9,28 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
-from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
+from cityloop.core.http import (
+    BodySizeLimit,
+    SessionCookies,
+    SQLiteWriteGate,
+    csrf_guard,
+    install_error_handlers,
+)
 from cityloop.web.pages import LoginRequired, login_redirect
 
 log = logging.getLogger("cityloop")
 
 
 def create_app() -> FastAPI:
+    from cityloop.core import secretkey
+
     settings = get_settings()
+    weak = secretkey.problem(settings)
+    if weak is not None:  # `cityloop serve` says so first, in one line; this guards other ways to run
+        raise RuntimeError(weak.message("en"))
     app = FastAPI(
         title="cityloop",
         version=__version__,
@@ -85,11 +95,9 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=static), name="static")
 
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookies,
         secret_key=settings.secret_key,
-        session_cookie="cityloop_session",
         max_age=settings.session_max_age_seconds,
-        same_site="lax",
         https_only=settings.cookie_secure,
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
@@ -98,6 +106,12 @@ def create_app() -> FastAPI:
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
+    if settings.trusted_proxies.strip():
+        # The client's address (sign-in throttling, sessions) and scheme from X-Forwarded-For/-Proto,
+        # believed only from these proxies; `cityloop serve` turns uvicorn's own handling off.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

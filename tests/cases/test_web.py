@@ -343,9 +343,12 @@ def test_inbox_colours_follow_the_deadline(client, db) -> None:
 
     assert colour() == "green"
     try:
+        # Hours pass: past the session's idle timeout, so the street signs in again each time.
         clock.set_clock(lambda: step.remind_at + timedelta(minutes=1))
+        sign_in(client, "street")
         assert colour() == "amber"
         clock.set_clock(lambda: step.due_at + timedelta(hours=2))
+        sign_in(client, "street")
         assert colour() == "red"
         assert "超期 2小时" in client.get("/cases/inbox", headers=HTML).text
     finally:

@@ -14,5 +14,5 @@ def test_every_english_key_exists_in_chinese_and_back() -> None:
 
 
 def test_placeholders_are_filled_and_missing_keys_fall_back_to_the_key() -> None:
-    assert "5" in i18n.translate("error.login_locked", "en", minutes=5)
+    assert "5" in i18n.translate("error.login_wait_minutes", "en", minutes=5, time="12:00:00")
     assert i18n.translate("no.such.key", "en") == "no.such.key"

@@ -43,11 +43,19 @@ def test_wrong_password_is_shown_on_the_form(client) -> None:
     assert r.status_code == 401 and "用户名或密码错误" in r.text
 
 
-def test_repeated_failures_lock_the_account(client) -> None:
+def test_repeated_failures_make_the_next_attempt_wait(client) -> None:
+    from datetime import UTC, datetime
+
+    from cityloop.core.clock import FrozenClock, set_clock
+
+    clock = FrozenClock(datetime(2026, 11, 30, 2, 0, tzinfo=UTC))
+    set_clock(clock)
     for _ in range(5):
-        sign_in(client, "street2", "wrong-password")
-    locked = sign_in(client, "street2")  # even the right password is refused while locked
-    assert locked.status_code == 429 and "锁定" in locked.text
+        assert sign_in(client, "street2", "wrong-password").status_code == 401
+    waiting = sign_in(client, "street2")  # even the right password waits its turn
+    assert waiting.status_code == 429 and "请 30 秒后再试" in waiting.text and "10:00:30" in waiting.text
+    clock.advance(seconds=31)
+    assert sign_in(client, "street2").status_code == 303
 
 
 def test_login_without_csrf_token_is_refused(client) -> None:

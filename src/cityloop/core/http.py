@@ -8,30 +8,38 @@ committed transaction.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
+import re
+import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityloop.config import get_settings
+from cityloop.core import aside
 from cityloop.core.db import new_session
 from cityloop.core.errors import AppError, Forbidden, Unauthorized
 from cityloop.core.i18n import from_accept_language, normalise, translate
 from cityloop.core.permissions import Principal
-from cityloop.core.security import new_csrf_token, same_token
+from cityloop.core.security import same_token
 
 log = logging.getLogger("cityloop.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SESSION_USER = "uid"
-SESSION_EPOCH = "epoch"
-SESSION_CSRF = "csrf"
+SESSION_COOKIE = "cityloop_session"
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -57,9 +65,13 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def optional_principal(request: Request, db: Annotated[Session, Depends(get_db)]) -> Principal | None:
-    from cityloop.org import service as org
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer, or what a trusted proxy says it is (``trusted_proxies``; the
+    app rewrites the peer from X-Forwarded-For only for those, see ``create_app``)."""
+    return request.client.host if request.client else None
 
+
+def optional_principal(request: Request, db: Annotated[Session, Depends(get_db)]) -> Principal | None:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -70,15 +82,11 @@ def optional_principal(request: Request, db: Annotated[Session, Depends(get_db)]
 
         principal = authcache.principal_for_token(db, token=token)
     else:
-        uid = request.session.get(SESSION_USER) if "session" in request.scope else None
-        if uid is not None:
-            from cityloop.org.models import User
+        data = request.scope.get("session")
+        if isinstance(data, SessionData) and data.signed_in:
+            from cityloop.org import sessions
 
-            user = db.get(User, uid)
-            if user is not None and user.active and user.session_epoch == request.session.get(SESSION_EPOCH):
-                principal = org.principal_for(user)
-            else:
-                request.session.clear()
+            principal = sessions.principal_for(db, data)
     request.state.principal = principal
     return principal
 
@@ -89,12 +97,20 @@ def current_principal(principal: Annotated[Principal | None, Depends(optional_pr
     return principal
 
 
+def _csrf_for(data: SessionData) -> str:
+    """The CSRF token of a session: derived from its id, so it is bound to it and needs no storage."""
+    key = get_settings().secret_key.encode("utf-8")
+    mac = hmac.new(key, f"csrf|{data.kind}|{data.ident}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
 def csrf_token(request: Request) -> str:
-    token = request.session.get(SESSION_CSRF)
-    if not token:
-        token = new_csrf_token()
-        request.session[SESSION_CSRF] = token
-    return str(token)
+    """The token forms and scripts echo back. A visitor without a session gets an anonymous one (for the
+    sign-in form); it changes at sign-in and sign-out."""
+    data: SessionData = request.session  # type: ignore[assignment]
+    if data.ident is None:
+        data.begin_anonymous()
+    return _csrf_for(data)
 
 
 async def csrf_guard(request: Request) -> None:
@@ -103,7 +119,7 @@ async def csrf_guard(request: Request) -> None:
     are exempt; the sign-in form checks its own token."""
     if request.method in SAFE_METHODS or _bearer(request) or "session" not in request.scope:
         return
-    if request.session.get(SESSION_USER) is None:
+    if not request.session.signed_in:  # type: ignore[attr-defined]
         return
     form_value = None
     ctype = request.headers.get("content-type", "")
@@ -115,8 +131,146 @@ async def csrf_guard(request: Request) -> None:
 def check_csrf(request: Request, form_value: str | None = None) -> None:
     """Cookie-authenticated unsafe requests must echo the session's CSRF token (header or form)."""
     sent = form_value or request.headers.get("x-csrf-token")
-    if not same_token(sent, request.session.get(SESSION_CSRF)):
+    data = request.scope.get("session")
+    expected = _csrf_for(data) if isinstance(data, SessionData) and data.ident else None
+    if not same_token(sent, expected):
         raise Forbidden("error.csrf", code="csrf_failed")
+
+
+# --- sessions --------------------------------------------------------------------------------------
+
+_COOKIE_VALUE = re.compile(r"^([as])\.([A-Za-z0-9_-]{43})$")
+
+
+class SessionData(dict[str, Any]):
+    """``request.session``: which session the signed cookie names, plus that session's page preferences.
+
+    ``kind`` is ``"s"`` for a server-side session (org/sessions.py checks its row on every request),
+    ``"a"`` for an anonymous visitor (only so that the sign-in form has a CSRF token), ``None`` without
+    a cookie. The dict holds the signed-in session's preferences (e.g. the programme shown); they are
+    stored in its row when changed, once the response has been sent.
+    """
+
+    def __init__(self, kind: str | None = None, ident: str | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.ident = ident
+        self.cookie_changed = False
+        self.data_changed = False
+        self._saver: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether the cookie names a session (still to be checked against its row)."""
+        return self.kind == "s" and self.ident is not None
+
+    def begin(self, sid: str) -> None:
+        """A new signed-in session (sign-in): the cookie is replaced, never reused (session fixation)."""
+        super().clear()
+        self.kind, self.ident, self.cookie_changed, self._saver = "s", sid, True, None
+
+    def begin_anonymous(self) -> None:
+        super().clear()
+        self.kind, self.ident, self.cookie_changed = "a", secrets.token_urlsafe(32), True
+
+    def end(self) -> None:
+        """Forget the session here and drop the cookie (sign-out, or a session found ended)."""
+        super().clear()
+        self.kind, self.ident, self.cookie_changed, self._saver = None, None, True, None
+
+    def attach(self, values: dict[str, Any], saver: Callable[[dict[str, Any]], None]) -> None:
+        """Load the stored preferences of a session found valid, and how to store them."""
+        super().clear()
+        super().update(values)
+        self._saver = saver
+
+    def save(self) -> None:
+        if self._saver is not None and self.data_changed:
+            self._saver(dict(self))
+            self.data_changed = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.data_changed = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.data_changed = True
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.data_changed = self.data_changed or key in self
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        self.data_changed = self.data_changed or bool(self)
+        super().clear()
+
+
+class SessionCookies:
+    """The session cookie: a random id, signed with the secret key, and nothing else.
+
+    Replaces Starlette's SessionMiddleware, whose cookie carried the session itself (anyone holding the
+    secret could write one, and a copied cookie outlived sign-out). Reading it costs no database work;
+    whether the session it names is alive is decided by ``optional_principal`` against its row. The
+    cookie is set or dropped as the response starts; bookkeeping (core/aside.py) and changed preferences
+    are written after it.
+    """
+
+    def __init__(self, app: ASGIApp, secret_key: str, max_age: int, https_only: bool = False) -> None:
+        self.app = app
+        self.signer = TimestampSigner(secret_key, salt="cityloop.session")
+        self.max_age = max_age
+        self.https_only = https_only
+
+    def read(self, scope: Scope) -> SessionData:
+        raw = None
+        for name, value in scope.get("headers") or ():
+            if name == b"cookie":
+                raw = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE, raw)
+        if raw is None:
+            return SessionData()
+        try:
+            payload = self.signer.unsign(raw.encode("latin-1"), max_age=self.max_age).decode("ascii")
+        except (BadSignature, UnicodeError):
+            payload = ""
+        match = _COOKIE_VALUE.match(payload)
+        if match is None:
+            data = SessionData()
+            data.cookie_changed = True  # forged, expired or of the old format: drop it
+            return data
+        return SessionData(match.group(1), match.group(2))
+
+    def cookie_header(self, data: SessionData, scope: Scope) -> str:
+        secure = "; secure" if self.https_only or scope.get("scheme") == "https" else ""
+        flags = f"path=/; httponly; samesite=lax{secure}"
+        if data.ident is None:
+            return f"{SESSION_COOKIE}=null; expires=Thu, 01 Jan 1970 00:00:00 GMT; {flags}"
+        value = self.signer.sign(f"{data.kind}.{data.ident}".encode("ascii")).decode("ascii")
+        return f"{SESSION_COOKIE}={value}; Max-Age={self.max_age}; {flags}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        data = self.read(scope)
+        scope["session"] = data
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and data.cookie_changed:
+                MutableHeaders(scope=message).append("Set-Cookie", self.cookie_header(data, scope))
+            await send(message)
+
+        notes = aside.start()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            pending = aside.finish(notes)
+            # After the route's own transaction is over, each in a short transaction of its own: the
+            # "last seen" / "last used" notes and changed preferences.
+            if pending:
+                await run_in_threadpool(aside.run, pending)
+            if data.data_changed and data.signed_in:
+                await run_in_threadpool(data.save)
 
 
 DB = Annotated[Session, Depends(get_db)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -52,6 +53,12 @@ def users_create(
 def tokens_create(
     username: str = typer.Option(..., "--username"),
     name: str = typer.Option("cli", "--name", help="what the token is for"),
+    days: int = typer.Option(
+        None,
+        "--days",
+        help="expires after N days (default: CITYLOOP_TOKEN_DEFAULT_DAYS, 90; 0: never)",
+        show_default=False,
+    ),
 ) -> None:
     """Create a bearer token for an account; prints only the token."""
     from cityloop.core.db import session_scope
@@ -59,14 +66,56 @@ def tokens_create(
 
     with session_scope() as session:
         user = service.get_user(session, username=username)
-        token = service.create_token(session, actor=CLI_ACTOR, user=user, name=name)
+        token = service.create_token(session, actor=CLI_ACTOR, user=user, name=name, days=days)
     print(token)
+
+
+@tokens_app.command("list")
+@cli_errors
+def tokens_list(username: str = typer.Option(None, "--username", help="only this account's tokens")) -> None:
+    """Every token (of one account): id, name, account, created, expires, last used, revoked — never
+    the token itself, which is not stored."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cityloop.core.clock import now, to_display
+    from cityloop.core.db import session_scope
+    from cityloop.org import service
+
+    def shown(moment: datetime | None, empty: str = "-") -> str:
+        local = to_display(moment)
+        return local.strftime("%Y-%m-%d %H:%M%z") if local else empty
+
+    table = Table(title="API tokens")
+    for column in ("id", "name", "user", "created", "expires", "last used", "revoked", "state"):
+        table.add_column(column, no_wrap=column != "name")
+    with session_scope(write=False) as session:
+        current = now()
+        for row in service.list_tokens(session, username=username):
+            if row.revoked_at is not None:
+                state = "revoked"
+            elif row.expires_at is not None and row.expires_at <= current:
+                state = "expired"
+            else:
+                state = "valid"
+            table.add_row(
+                str(row.id),
+                row.name,
+                row.user.username,
+                shown(row.created_at),
+                shown(row.expires_at, "never"),
+                shown(row.last_used_at),
+                shown(row.revoked_at),
+                state,
+            )
+    # Wide enough for every column even when the output is not a terminal (scripts, logs).
+    Console(width=max(console.width, 150)).print(table)
 
 
 @tokens_app.command("revoke")
 @cli_errors
 def tokens_revoke(token: str = typer.Argument(..., help="the token, as printed by `tokens create`")) -> None:
-    """Withdraw a bearer token (servers notice within seconds; this process at once)."""
+    """Withdraw a bearer token (other server processes notice within 2 s; this process at once)."""
     from cityloop.core.db import session_scope
     from cityloop.org import service
 

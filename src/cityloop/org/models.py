@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cityloop.core.clock import now
@@ -88,10 +88,14 @@ class User(IdMixin, Base):
     email: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Unused since 0016: failed sign-ins are counted in ``login_throttle`` (org/throttle.py). Kept so
+    # that SQLite need not rebuild the table every account refers to.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by an administrator ("lock for N minutes"): no sign-in, no session, no token until then.
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Bumped when the password changes or an admin signs the account out: older cookies stop working.
+    # Bumped whenever the account's sessions are ended (password, role, deactivation, lock, "sign out
+    # everywhere"); a session made under an older epoch is refused even if its row was missed.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
@@ -108,5 +112,42 @@ class ApiToken(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # None: never expires (`tokens create --days 0`).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its SHA-256 is stored, as the key, so
+    every request checks its row by primary key and a revoked row ends the session on every server."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)  # users.session_epoch when it began
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # logout, password, role, deactivated, locked, admin
+    revoked_reason: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    # Per-session page preferences (request.session, e.g. the programme shown).
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per key: ``p:<address>|<name>`` (account at an address), ``a:<name>`` (account,
+    known or not), ``i:<address>``. Times are Unix seconds, so the rules need no date arithmetic."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)  # no attempt before this
+    last_at: Mapped[float] = mapped_column(Float, index=True)  # last attempt let through

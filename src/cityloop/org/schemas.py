@@ -82,7 +82,14 @@ class UserUpdate(Strict):
     unit: str | None = Field(default=None, description="code or name of the new unit")
     active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200, description="reset the password")
-    unlock: bool | None = Field(default=None, description="clear a lock after failed sign-ins")
+    unlock: bool | None = Field(default=None, description="lift a lock and forget failed sign-ins")
+    lock_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=366 * 24 * 60,
+        description="lock the account for this many minutes: no sign-in, session or token until then",
+    )
+    sign_out: bool | None = Field(default=None, description="end every session of the account, everywhere")
 
 
 class PersonOut(Out):

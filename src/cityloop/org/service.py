@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cityloop.config import get_settings
 from cityloop.core import audit
-from cityloop.core.clock import now
-from cityloop.core.errors import Conflict, NotFound, TooManyAttempts, Unauthorized, ValidationFailed
+from cityloop.core.aside import write_aside
+from cityloop.core.clock import now, to_display
+from cityloop.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from cityloop.core.geo import GeometryError, parse_area, to_geojson
 from cityloop.core.permissions import DISTRICT_WIDE, Principal, Role
 from cityloop.core.security import hash_password, new_api_token, token_digest, verify_password
+from cityloop.org import sessions, throttle
 from cityloop.org.models import AREA_KINDS, ApiToken, Person, Unit, UnitKind, User
 
 Actor = Principal | audit.Actor | None
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,80}$")
 MIN_PASSWORD = 8
+MAX_LOCK_MINUTES = 366 * 24 * 60
+MAX_TOKEN_DAYS = 3650
 
 
 # --- units -----------------------------------------------------------------------------------
@@ -293,25 +297,42 @@ def create_user(
 
 
 def update_user(session: Session, *, actor: Actor, user: User, **changes: Any) -> User:
+    """Change an account. ``lock_minutes`` locks it (no sign-in, session or token until then),
+    ``unlock`` lifts a lock and forgets its failed sign-ins, ``sign_out`` ends its sessions everywhere.
+    A new password, a new role, deactivation and a lock end them too."""
     before = audit.snapshot(user)
+    ended_because: str | None = None
     if "password" in changes:
         password = changes.pop("password")
         _check_password(password)
         user.password_hash = hash_password(password)
-        user.session_epoch += 1
+        ended_because = "password"
     if "role" in changes and changes["role"] not in Role.__members__:
         raise ValidationFailed("error.role_unknown", role=changes["role"], roles=", ".join(Role))
     if "unit" in changes:
         user.unit_id = changes.pop("unit").id
+    lock_minutes = changes.pop("lock_minutes", None)
     if changes.pop("unlock", False):
         user.failed_logins = 0
         user.locked_until = None
+        throttle.reset_account(session, username=user.username)
+    if lock_minutes:
+        if not 1 <= int(lock_minutes) <= MAX_LOCK_MINUTES:
+            raise ValidationFailed("error.lock_minutes", max=MAX_LOCK_MINUTES)
+        user.locked_until = now() + timedelta(minutes=int(lock_minutes))
+        ended_because = "locked"
+    if changes.pop("sign_out", False):
+        ended_because = ended_because or "admin"
     for key, value in changes.items():
         if key not in {"display_name", "role", "active", "locale", "phone", "email"}:
             raise ValidationFailed("error.unknown_field", field=key)
+        if key == "role" and value != user.role:
+            ended_because = ended_because or "role"
+        if key == "active" and value is False and user.active:
+            ended_because = "deactivated"
         setattr(user, key, value)
-    if changes.get("active") is False or "role" in changes:
-        user.session_epoch += 1  # a disabled account or a changed role signs out everywhere
+    if ended_because:
+        sessions.revoke_all(session, user=user, reason=ended_because)
     session.flush()
     audit.record(
         session,
@@ -321,6 +342,7 @@ def update_user(session: Session, *, actor: Actor, user: User, **changes: Any) -
         entity_id=user.id,
         before=before,
         after=audit.snapshot(user),
+        note=f"sessions ended: {ended_because}" if ended_because else None,
     )
     return user
 
@@ -352,47 +374,53 @@ def principal_for(user: User) -> Principal:
     )
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User:
-    """Check a password. Repeated failures lock the account for a while (429 while locked)."""
-    settings = get_settings()
+def authenticate(session: Session, *, username: str, password: str, address: str | None) -> User:
+    """Check a password, throttled (org/throttle.py): the attempt is claimed and committed first, then
+    the password is checked outside any transaction. Raises ``TooManyAttempts`` (429, with when to try
+    again), ``Unauthorized`` (wrong name or password, or a disabled account) or ``AccountLocked``.
+
+    Commits ``session``: call it at the start of a unit of work. On success the caller records the
+    sign-in (``last_login_at`` and the throttle's reset are flushed) and commits."""
+    throttle.claim(session, username=username, address=address)
     user = session.execute(
         select(User).where(func.lower(User.username) == username.strip().lower())
     ).scalar_one_or_none()
-    current = now()
-    if user is not None and user.locked_until is not None and user.locked_until > current:
-        minutes = max(1, int((user.locked_until - current).total_seconds() // 60) + 1)
-        raise TooManyAttempts("error.login_locked", minutes=minutes)
+    session.commit()  # the claim counts even if the check below is interrupted; no lock held during it
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= settings.login_max_failures:
-                user.locked_until = current + timedelta(minutes=settings.login_lock_minutes)
-                user.failed_logins = 0
-                audit.record(
-                    session,
-                    actor=None,
-                    action="lock",
-                    entity_type="user",
-                    entity_id=user.id,
-                    after={"locked_until": user.locked_until.isoformat()},
-                )
-            session.flush()
         raise Unauthorized("error.login_failed")
-    user.failed_logins = 0
-    user.locked_until = None
+    current = now()
+    if user.locked_until is not None and user.locked_until > current:
+        raise AccountLocked("error.account_locked", time=_shown(user.locked_until))
+    throttle.succeeded(session, username=username, address=address)
     user.last_login_at = current
     session.flush()
     return user
 
 
+class AccountLocked(Forbidden):
+    code = "account_locked"
+
+
+def _shown(moment: datetime) -> str:
+    shown = to_display(moment)
+    return shown.strftime("%Y-%m-%d %H:%M") if shown else ""
+
+
 # --- API tokens ----------------------------------------------------------------------------------
 
 
-def create_token(session: Session, *, actor: Actor, user: User, name: str = "cli") -> str:
-    """A new bearer token for ``user``; only its digest is stored, so it is shown once."""
+def create_token(
+    session: Session, *, actor: Actor, user: User, name: str = "cli", days: int | None = None
+) -> str:
+    """A new bearer token for ``user``; only its digest is stored, so it is shown once. It expires after
+    ``days`` (default ``token_default_days``; 0: never)."""
+    days = get_settings().token_default_days if days is None else days
+    if not 0 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed("error.token_days", max=MAX_TOKEN_DAYS)
     token = new_api_token()
-    row = ApiToken(user_id=user.id, name=name, digest=token_digest(token))
+    expires = now() + timedelta(days=days) if days else None
+    row = ApiToken(user_id=user.id, name=name, digest=token_digest(token), expires_at=expires)
     session.add(row)
     session.flush()
     audit.record(
@@ -401,7 +429,7 @@ def create_token(session: Session, *, actor: Actor, user: User, name: str = "cli
         action="create",
         entity_type="api_token",
         entity_id=row.id,
-        after={"user_id": user.id, "name": name},
+        after={"user_id": user.id, "name": name, "expires_at": expires.isoformat() if expires else None},
     )
     return token
 
@@ -425,13 +453,41 @@ def revoke_token(session: Session, *, actor: Actor, token: str) -> ApiToken:
     return row
 
 
-def user_for_token(session: Session, *, token: str) -> User:
-    row = session.execute(
-        select(ApiToken).where(ApiToken.digest == token_digest(token), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
-    if row is None or not row.user.active:
+def list_tokens(session: Session, *, username: str | None = None) -> Sequence[ApiToken]:
+    stmt = select(ApiToken).join(User, ApiToken.user_id == User.id)
+    if username is not None:
+        stmt = stmt.where(User.id == get_user(session, username=username).id)
+    return session.execute(stmt.order_by(ApiToken.id)).scalars().all()
+
+
+def check_token(session: Session, *, token: str) -> tuple[User, datetime | None]:
+    """The account a bearer token stands for and the token's expiry; ``Unauthorized`` when the token is
+    unknown, revoked or expired, or its account disabled or locked. Notes the token's use at most once
+    a minute."""
+    row = session.execute(select(ApiToken).where(ApiToken.digest == token_digest(token))).scalar_one_or_none()
+    current = now()
+    if row is None or row.revoked_at is not None:
         raise Unauthorized("error.token_invalid")
-    return row.user
+    if row.expires_at is not None and row.expires_at <= current:
+        raise Unauthorized("error.token_expired", details={"reason": "expired"})
+    user = row.user
+    if not user.active:
+        raise Unauthorized("error.token_account_disabled", details={"reason": "account_disabled"})
+    if user.locked_until is not None and user.locked_until > current:
+        raise Unauthorized("error.token_account_locked", details={"reason": "account_locked"})
+    if row.last_used_at is None or (current - row.last_used_at).total_seconds() >= sessions.TOUCH_SECONDS:
+        # Bookkeeping only: flagged so that the token cache does not take it for a change of the token.
+        write_aside(
+            update(ApiToken)
+            .where(ApiToken.id == row.id)
+            .values(last_used_at=current)
+            .execution_options(synchronize_session=False, cityloop_bookkeeping=True),
+        )
+    return user, row.expires_at
+
+
+def user_for_token(session: Session, *, token: str) -> User:
+    return check_token(session, token=token)[0]
 
 
 def search_users(

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from cityloop.core import audit
-from cityloop.core.errors import AppError, NotFound
+from cityloop.core.errors import AppError, NotFound, ValidationFailed
 from cityloop.core.http import DB, check_csrf, request_locale
 from cityloop.core.permissions import AUDIT_READ, ORG_READ, ORG_WRITE, USERS_READ, USERS_WRITE, Role
 from cityloop.org import service
@@ -332,7 +332,24 @@ def _user_in_scope(db: DB, me: Any, username: str) -> User:
 def user_page(username: str, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(USERS_WRITE)
     user = _user_in_scope(db, me, username)
-    return render(request, "org/user_form.html", user=user, roles=list(Role), error=None)
+    return _user_form(request, db, user)
+
+
+def _user_form(
+    request: Request, db: DB, user: User, status_code: int = 200, error: str | None = None
+) -> HTMLResponse:
+    from cityloop.org import sessions, throttle
+
+    return render(
+        request,
+        "org/user_form.html",
+        status_code=status_code,
+        user=user,
+        roles=list(Role),
+        error=error,
+        open_sessions=sessions.open_sessions(db, user=user),
+        throttled_until=throttle.account_wait(db, username=user.username),
+    )
 
 
 @router.post("/admin/users/{username}", response_class=HTMLResponse)
@@ -347,6 +364,8 @@ def update_user(
     active: Annotated[str, Form()] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     unlock: Annotated[str, Form()] = "",
+    lock_minutes: Annotated[str, Form(max_length=10)] = "",
+    sign_out: Annotated[str, Form()] = "",
 ) -> Response:
     me.require(USERS_WRITE)
     user = _user_in_scope(db, me, username)
@@ -365,19 +384,18 @@ def update_user(
             changes["password"] = password
         if unlock == "on":
             changes["unlock"] = True
+        if lock_minutes.strip():
+            if not lock_minutes.strip().isascii() or not lock_minutes.strip().isdigit():
+                raise ValidationFailed("error.lock_minutes", max=service.MAX_LOCK_MINUTES)
+            changes["lock_minutes"] = int(lock_minutes.strip())
+        if sign_out == "on":
+            changes["sign_out"] = True
         service.update_user(db, actor=me, user=user, **changes)
         db.commit()
     except AppError as exc:
         db.rollback()
         user = _user_in_scope(db, me, username)
-        return render(
-            request,
-            "org/user_form.html",
-            status_code=exc.status_code,
-            user=user,
-            roles=list(Role),
-            error=exc.message(request_locale(request)),
-        )
+        return _user_form(request, db, user, exc.status_code, exc.message(request_locale(request)))
     return RedirectResponse(f"/admin/users/{username}?saved=1", status_code=303)
 
 

@@ -22,10 +22,9 @@ from cityloop.core.clock import to_display
 from cityloop.core.errors import AppError
 from cityloop.core.http import (
     DB,
-    SESSION_CSRF,
-    SESSION_EPOCH,
-    SESSION_USER,
+    SessionData,
     check_csrf,
+    client_address,
     csrf_token,
     optional_principal,
     request_locale,
@@ -182,13 +181,14 @@ def login(
 ) -> Response:
     from cityloop.core import audit
     from cityloop.org import service as org
+    from cityloop.org import sessions
 
     locale = request_locale(request)
     try:
         check_csrf(request, csrf)
-        user = org.authenticate(db, username=username, password=password)
+        user = org.authenticate(db, username=username, password=password, address=client_address(request))
     except AppError as exc:
-        db.commit()  # keep the failed-attempt counter even though sign-in failed
+        db.commit()  # the throttle's count stands even though sign-in failed
         return render(
             request,
             "core/login.html",
@@ -198,11 +198,14 @@ def login(
             username=username,
         )
     audit.record(db, actor=org.principal_for(user), action="login", entity_type="user", entity_id=user.id)
+    data: SessionData = request.session  # type: ignore[assignment]
+    if data.signed_in and data.ident is not None:
+        sessions.revoke(db, sid=data.ident, reason="logout")  # signing in again replaces the session
+    sid = sessions.start(
+        db, user=user, address=client_address(request), user_agent=request.headers.get("user-agent")
+    )
     db.commit()
-    request.session.clear()
-    request.session[SESSION_USER] = user.id
-    request.session[SESSION_EPOCH] = user.session_epoch
-    request.session[SESSION_CSRF] = csrf_token(request)
+    data.begin(sid)
     response = RedirectResponse(safe_next(next), status_code=303)
     if "lang" not in request.cookies:
         response.set_cookie("lang", user.locale, max_age=365 * 86400, samesite="lax")
@@ -210,9 +213,16 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, db: DB, csrf: Annotated[str, Form()] = "") -> Response:
+    """End this session on every server: its row is revoked, not just the cookie dropped."""
+    from cityloop.org import sessions
+
     check_csrf(request, csrf)
-    request.session.clear()
+    data: SessionData = request.session  # type: ignore[assignment]
+    if data.signed_in and data.ident is not None:
+        sessions.revoke(db, sid=data.ident, reason="logout")
+        db.commit()
+    data.end()
     return RedirectResponse("/login", status_code=303)
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger("cityloop.worker")
 
 # Modules whose import registers jobs. Each domain that has background work adds its jobs module here.
 JOB_MODULES: list[str] = [
+    "cityloop.org.jobs",
     "cityloop.cases.jobs",
     "cityloop.programme.jobs",
     "cityloop.twin.jobs",
