@@ -98,7 +98,9 @@ def create_app() -> FastAPI:
         SessionCookies,
         secret_key=settings.secret_key,
         max_age=settings.session_max_age_seconds,
-        https_only=settings.cookie_secure,
+        # Always Secure when told so; otherwise Secure whenever the request came over HTTPS (written to
+        # read a boolean or a "true"/"false"/"auto" word alike).
+        https_only=str(settings.cookie_secure).lower() == "true",
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
     app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
