@@ -4,10 +4,9 @@ default) the session cookie is Secure exactly when the request came over HTTPS."
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
-from tests.conftest import copy_database
-from tests.web.conftest import running_server
+import httpx
 
 
 def session_cookie(base: str, source: str, **headers: str) -> str:
@@ -24,11 +23,11 @@ def secure(cookie: str) -> bool:
     return "secure" in [part.strip().lower() for part in cookie.split(";")[1:]]
 
 
-def test_only_a_trusted_proxy_saying_https_gets_a_secure_cookie(template_db: str) -> None:
+def test_only_a_trusted_proxy_saying_https_gets_a_secure_cookie(planted_server: tuple[str, Any]) -> None:
     https = {"X-Forwarded-Proto": "https"}
-    with running_server(copy_database(template_db)) as base:  # trusts 127.0.0.1, the default
-        assert not secure(session_cookie(base, "127.0.0.1"))  # plain HTTP: the laptop demo keeps working
-        assert secure(session_cookie(base, "127.0.0.1", **https))  # the trusted proxy terminated TLS
-        assert not secure(session_cookie(base, "127.0.0.1", **{"X-Forwarded-Proto": "http"}))
-        # Anyone else (here 127.0.0.2, also this machine) cannot claim HTTPS for a request.
-        assert not secure(session_cookie(base, "127.0.0.2", **https))
+    base, _ = planted_server  # `cityloop serve` with the default settings: trusts 127.0.0.1
+    assert not secure(session_cookie(base, "127.0.0.1"))  # plain HTTP: the laptop demo keeps working
+    assert secure(session_cookie(base, "127.0.0.1", **https))  # the trusted proxy terminated TLS
+    assert not secure(session_cookie(base, "127.0.0.1", **{"X-Forwarded-Proto": "http"}))
+    # Anyone else (here 127.0.0.2, also this machine) cannot claim HTTPS for a request.
+    assert not secure(session_cookie(base, "127.0.0.2", **https))

@@ -117,7 +117,6 @@ def test_every_page_of_a_role_is_under_the_policy(
         body = response.text()
         problems += [f"{path}: {found}" for found in inline_markup(body)]
         ready(page, base + path)
-        page.wait_for_timeout(300)  # late fetches of the page's scripts
     assert not problems, "\n".join(problems)
     assert not watched.violations, "CSP violations:\n" + "\n".join(watched.violations)
     assert not watched.console_errors, "console errors:\n" + "\n".join(watched.console_errors)
