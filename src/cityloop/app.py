@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cityloop import __version__
 from cityloop.config import get_settings
+from cityloop.core import headers
 from cityloop.core.http import (
     BodySizeLimit,
     SessionCookies,
@@ -36,6 +37,10 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
         dependencies=[Depends(csrf_guard)],
+        # FastAPI's /docs and /redoc pull their scripts from a CDN and start them inline: refused by the
+        # CSP. /docs is web.pages' own page, served from static/vendor (decision 0014).
+        docs_url=None,
+        redoc_url=None,
         lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)
@@ -98,9 +103,7 @@ def create_app() -> FastAPI:
         SessionCookies,
         secret_key=settings.secret_key,
         max_age=settings.session_max_age_seconds,
-        # Always Secure when told so; otherwise Secure whenever the request came over HTTPS (written to
-        # read a boolean or a "true"/"false"/"auto" word alike).
-        https_only=str(settings.cookie_secure).lower() == "true",
+        https_only=settings.cookie_secure == "true",  # "auto": headers.SecurityHeaders adds Secure on HTTPS
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
     app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
@@ -108,12 +111,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
-    if settings.trusted_proxies.strip():
-        # The client's address (sign-in throttling, sessions) and scheme from X-Forwarded-For/-Proto,
-        # believed only from these proxies; `cityloop serve` turns uvicorn's own handling off.
-        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    headers.install(app, settings)  # CSP and the other security headers around everything (decision 0014)
     return app
 
 

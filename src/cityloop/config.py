@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +45,15 @@ class Settings(BaseSettings):
     login_backoff_seconds: int = 30
     login_backoff_max_seconds: int = 900
     login_forget_minutes: int = 60
-    # Client addresses: X-Forwarded-For / X-Forwarded-Proto are believed only from these proxies
-    # (comma-separated addresses or networks, e.g. "127.0.0.1,10.0.0.0/8"); empty: from none.
-    trusted_proxies: str = ""
     # Server-side sessions (org/sessions.py): an absolute lifetime and an idle timeout.
     session_max_age_seconds: int = 12 * 3600
     session_idle_minutes: int = 60
-    cookie_secure: bool = False
+    # Cookies marked Secure: "auto" when the request came over HTTPS (behind a proxy: see
+    # forwarded_allow_ips), "true" always, "false" never (docs/operations/https.md).
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
+    # `cityloop serve` believes X-Forwarded-Proto/-For (the scheme, and the client address that sign-in
+    # throttling counts) only from these addresses (comma-separated, "*" any).
+    forwarded_allow_ips: str = "127.0.0.1"
     # Bearer tokens made by `cityloop tokens create` expire after this many days unless --days says
     # otherwise (0: never).
     token_default_days: int = 90
@@ -81,6 +84,17 @@ class Settings(BaseSettings):
     case_escalate_percent: int = 100
     # Enforcement categories go to the squadron whose code is this pattern filled with the street's code.
     case_squadron_code: str = "enf-{street}"
+
+    @field_validator("cookie_secure", mode="before")
+    @classmethod
+    def _cookie_secure_words(cls, value: Any) -> Any:
+        """The usual spellings of a yes/no (the setting was a boolean before "auto")."""
+        words = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return words.get(value.strip().lower(), value.strip().lower())
+        return value
 
     # Where the secret key came from: "env" (CITYLOOP_SECRET_KEY or .env), "file", or "" (none yet).
     _secret_source: str = PrivateAttr("")

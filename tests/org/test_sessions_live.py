@@ -215,3 +215,25 @@ def test_concurrent_sign_ins_over_http_are_throttled_exactly(deployment: Deploym
         t.join(120)
     print(f"over HTTP: {codes.count(401)} of {len(forms)} passwords checked")
     assert sorted(codes) == [401] * allowance + [429] * (len(forms) - allowance)
+
+
+def test_forwarded_addresses_count_only_from_the_trusted_proxy(deployment: Deployment) -> None:
+    """``serve`` believes X-Forwarded-For from CITYLOOP_FORWARDED_ALLOW_IPS only (default 127.0.0.1).
+    Through the trusted proxy an attacker and the owner are two clients: the owner is not held up. From
+    anywhere else the header is ignored, so a forged one buys an attacker no fresh attempts."""
+
+    def attempt(source: str, forwarded: str, username: str, password: str) -> int:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=deployment.a, transport=transport, timeout=60) as client:
+            headers = {"X-Forwarded-For": forwarded}
+            csrf = csrf_of(client.get("/login", headers=headers).text)
+            data = {"username": username, "password": password, "csrf": csrf}
+            return client.post("/login", data=data, headers=headers).status_code
+
+    for _ in range(5):
+        assert attempt("127.0.0.1", "198.51.100.1", "street", "guess") == 401
+    assert attempt("127.0.0.1", "198.51.100.1", "street", DEMO_PASSWORD) == 429  # the guesser waits
+    assert attempt("127.0.0.1", "198.51.100.2", "street", DEMO_PASSWORD) == 303  # the owner does not
+    for n in range(5):
+        assert attempt("127.0.0.2", f"198.51.100.{10 + n}", "inspector", "guess") == 401
+    assert attempt("127.0.0.2", "198.51.100.99", "inspector", DEMO_PASSWORD) == 429

@@ -66,8 +66,8 @@ def _bearer(request: Request) -> str | None:
 
 
 def client_address(request: Request) -> str | None:
-    """The client's address: the peer, or what a trusted proxy says it is (``trusted_proxies``; the
-    app rewrites the peer from X-Forwarded-For only for those, see ``create_app``)."""
+    """The client's address: the peer, or what a trusted proxy says it is (``cityloop serve`` has uvicorn
+    rewrite the peer from X-Forwarded-For for the proxies in ``forwarded_allow_ips`` only)."""
     return request.client.host if request.client else None
 
 
@@ -240,8 +240,9 @@ class SessionCookies:
             return data
         return SessionData(match.group(1), match.group(2))
 
-    def cookie_header(self, data: SessionData, scope: Scope) -> str:
-        secure = "; secure" if self.https_only or scope.get("scheme") == "https" else ""
+    def cookie_header(self, data: SessionData) -> str:
+        # "auto" (Secure over HTTPS only) is core.headers.SecurityHeaders' business, for every cookie.
+        secure = "; secure" if self.https_only else ""
         flags = f"path=/; httponly; samesite=lax{secure}"
         if data.ident is None:
             return f"{SESSION_COOKIE}=null; expires=Thu, 01 Jan 1970 00:00:00 GMT; {flags}"
@@ -257,7 +258,7 @@ class SessionCookies:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and data.cookie_changed:
-                MutableHeaders(scope=message).append("Set-Cookie", self.cookie_header(data, scope))
+                MutableHeaders(scope=message).append("Set-Cookie", self.cookie_header(data))
             await send(message)
 
         notes = aside.start()
