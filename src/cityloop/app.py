@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from cityloop import __version__
 from cityloop.config import get_settings
 from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
+from cityloop.core.jsonlimits import InputGuard
 from cityloop.web.pages import LoginRequired, login_redirect
 
 log = logging.getLogger("cityloop")
@@ -38,7 +39,7 @@ def create_app() -> FastAPI:
     from cityloop.cases import api as cases_api
     from cityloop.cases import api_indicators as cases_indicators_api
     from cityloop.cases import api_map as cases_map_api
-    from cityloop.cases import open311
+    from cityloop.cases import open311, open311_io
     from cityloop.cases import web as cases_web
     from cityloop.cases import web_indicators as cases_indicators_web
     from cityloop.insight import api as insight_api
@@ -94,6 +95,8 @@ def create_app() -> FastAPI:
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
     app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
+    # Raw-byte checks (control characters, JSON depth and number length) before any route parses.
+    app.add_middleware(InputGuard, shapes={"/open311/": open311_io.guard_refusal})
     # Outermost, so an oversized body is refused before anything else reads it.
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
     # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults) and the MQTT broker.
     twin_rules_file: Path | None = None
+    # Physical plausibility range per sensor kind (CSV; empty = the shipped defaults): a reading outside
+    # its kind's range is dead-lettered with the reason and never judged by the warning rules.
+    twin_ranges_file: Path | None = None
     mqtt_broker: str = "mqtt://127.0.0.1:1883"
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"

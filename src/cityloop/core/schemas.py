@@ -8,15 +8,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from cityloop.core.clock import isoformat
+from cityloop.core.validation import Input, Patch
+
+__all__ = ["ErrorDetail", "ErrorResponse", "Out", "Patch", "Strict", "ZonedDatetime"]
 
 # Times go out in the display zone with their offset: "2026-11-28T18:00:00+08:00".
 ZonedDatetime = Annotated[datetime, PlainSerializer(lambda v: isoformat(v), return_type=str)]
 
 
-class Strict(BaseModel):
-    """Input models: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Input models: unknown fields are an error, and the validation vocabulary (core.validation) holds for
+# every field. ``Patch`` is the base of partial updates (null refused unless the field is clearable).
+Strict = Input
 
 
 class Out(BaseModel):

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
+from cityloop.core.validation import Id, Int
 from cityloop.livability import accessibility, service, siting
 from cityloop.livability.api import MAX_UPLOAD, plan_out, propose
 from cityloop.livability.models import PlanSite, SitePlan
@@ -108,10 +109,10 @@ def siting_page(
     request: Request,
     me: PageUser,
     db: DB,
-    plan: int | None = None,
+    plan: Id | None = None,
     error: str | None = None,
     v: dict[str, Any] | None = None,
-    status_code: int = 200,
+    status_code: Annotated[Int, Query(ge=200, le=599)] = 200,
 ) -> HTMLResponse:
     require_plans(db, me)
     plans = db.execute(select(SitePlan).order_by(SitePlan.id.desc()).limit(20)).scalars().all()
@@ -175,7 +176,7 @@ def siting_form(
 
 @router.post("/livability/plan-sites/{site_id}/propose-task", response_class=HTMLResponse)
 def propose_form(
-    site_id: int, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
+    site_id: Id, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     require_propose(db, me)
     check_csrf(request, csrf)
@@ -192,7 +193,11 @@ def propose_form(
 
 @router.get("/livability/data", response_class=HTMLResponse)
 def data_page(
-    request: Request, me: PageUser, db: DB, error: str | None = None, status_code: int = 200
+    request: Request,
+    me: PageUser,
+    db: DB,
+    error: str | None = None,
+    status_code: Annotated[Int, Query(ge=200, le=599)] = 200,
 ) -> HTMLResponse:
     me.require(LIVABILITY_READ)
     counts: dict[str, int] = defaultdict(int)

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from cityloop.core.errors import AppError, ValidationFailed
 from cityloop.core.http import DB, request_locale
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import Id, Int, Page
 from cityloop.org import service as org
 from cityloop.org.models import Person, Unit, UnitKind
 from cityloop.programme import evidence as ev
@@ -165,7 +166,7 @@ def create_action(
 
 
 @router.get("/programme/actions/{action_id}", response_class=HTMLResponse)
-def action_page(action_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def action_page(action_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     action = service.get_action(db, principal=me, action_id=action_id)
     tasks, total = service.list_tasks(db, principal=me, query=TaskQuery(action_id=action.id, limit=500))
     return render(
@@ -192,7 +193,7 @@ def tasks_page(
     unit: str = "",
     status: str = "",
     q: str = "",
-    page: int = 1,
+    page: Page = 1,
 ) -> HTMLResponse:
     me.require(perm.READ)
     programme = chosen_programme(request, db)
@@ -413,11 +414,11 @@ def task_page(
 
 
 @router.get("/programme/tasks/{task_id}", response_class=HTMLResponse)
-def task_detail(task_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def task_detail(task_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     return task_page(request, me, db, service.get_task(db, principal=me, task_id=task_id))
 
 
-def _redo(request: Request, me: Principal, db: DB, task_id: int, exc: AppError) -> HTMLResponse:
+def _redo(request: Request, me: Principal, db: DB, task_id: Id, exc: AppError) -> HTMLResponse:
     db.rollback()
     task = service.get_task(db, principal=me, task_id=task_id)
     return task_page(request, me, db, task, error=_error_page(request, exc), status_code=exc.status_code)
@@ -425,7 +426,7 @@ def _redo(request: Request, me: Principal, db: DB, task_id: int, exc: AppError) 
 
 @router.post("/programme/tasks/{task_id}/report", response_class=HTMLResponse)
 async def post_report(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
@@ -460,7 +461,7 @@ async def post_report(
 
 @router.post("/programme/tasks/{task_id}/submit", response_class=HTMLResponse)
 def post_submit(
-    task_id: int, request: Request, me: PageUser, db: DB, note: Annotated[str, Form()] = ""
+    task_id: Id, request: Request, me: PageUser, db: DB, note: Annotated[str, Form()] = ""
 ) -> Response:
     task = service.get_task(db, principal=me, task_id=task_id)
     try:
@@ -472,7 +473,7 @@ def post_submit(
 
 
 @router.post("/programme/tasks/{task_id}/accept", response_class=HTMLResponse)
-async def post_accept(task_id: int, request: Request, me: PageUser, db: DB) -> Response:
+async def post_accept(task_id: Id, request: Request, me: PageUser, db: DB) -> Response:
     """The acceptance form: one radio group per checklist item ("r:<checklist>:<item>")."""
     task = service.get_task(db, principal=me, task_id=task_id)
     form = await request.form()
@@ -505,11 +506,11 @@ async def post_accept(task_id: int, request: Request, me: PageUser, db: DB) -> R
 
 @router.post("/programme/tasks/{task_id}/milestones", response_class=HTMLResponse)
 def post_replan(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
-    version: Annotated[int, Form()] = 0,
+    version: Annotated[Int, Form()] = 0,
     due_on: Annotated[str, Form()] = "",
     ms_name: Annotated[list[str] | None, Form()] = None,
     ms_due: Annotated[list[str] | None, Form()] = None,
@@ -536,7 +537,7 @@ def post_replan(
 
 @router.post("/programme/tasks/{task_id}/problems", response_class=HTMLResponse)
 def post_problem(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,

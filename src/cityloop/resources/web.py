@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
+from cityloop.core.validation import Id
 from cityloop.resources import excel, grading, service
 from cityloop.resources.permissions import RESOURCES_READ, RESOURCES_WRITE
 from cityloop.web.pages import PageUser, render
@@ -108,7 +109,7 @@ def _num(text: str) -> float:
 
 @router.post("/resources/idle-spaces/{space_id}/{action}", response_class=HTMLResponse)
 def idle_transition(
-    space_id: int, action: str, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
+    space_id: Id, action: str, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     me.require(RESOURCES_WRITE)
     check_csrf(request, csrf)

@@ -8,7 +8,6 @@ nothing (no twin.read). Another utility's network answers 404, as if absent.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -18,6 +17,7 @@ from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import DISTRICT_WIDE, Principal
 from cityloop.core.schemas import ErrorResponse
+from cityloop.core.validation import Finite, Id, Int, Timestamp
 from cityloop.org import service as org
 from cityloop.org.models import Unit
 from cityloop.twin import alerts, case_bridge, impact, networks, service
@@ -158,8 +158,8 @@ async def import_network(
     name: Annotated[str, Form()],
     file: Annotated[UploadFile, File()],
     origin: Annotated[str | None, Form()] = None,
-    scale: Annotated[float | None, Form()] = None,
-    rotation: Annotated[float, Form()] = 0.0,
+    scale: Annotated[Finite | None, Form()] = None,
+    rotation: Annotated[Finite, Form()] = 0.0,
     crs: Annotated[str | None, Form()] = None,
     unit: Annotated[str | None, Form()] = None,
     title: Annotated[str | None, Form()] = None,
@@ -232,8 +232,8 @@ def sensor_readings(
     code: str,
     db: DB,
     principal: CurrentPrincipal,
-    since: datetime | None = None,
-    limit: int = Query(500, ge=1, le=10000),
+    since: Timestamp | None = None,
+    limit: Annotated[Int, Query(ge=1, le=10000)] = 500,
 ) -> list[ReadingOut]:
     """Readings newest first."""
     principal.require(TWIN_READ)
@@ -253,7 +253,7 @@ async def telemetry(request: Request, db: DB, principal: CurrentPrincipal) -> Te
         doc = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationFailed(
-            "error.invalid_json", code="invalid_json", status_code=400, details=str(exc)
+            "error.invalid_json", error_code="invalid_json", status_code=400, details=str(exc)
         ) from None
     if not isinstance(doc, list | dict):
         raise ValidationFailed("twin.error.telemetry_body")
@@ -286,7 +286,7 @@ def list_warnings(
 
 
 @router.get("/twin/warnings/{warning_id}", response_model=WarningDetail)
-def get_warning(warning_id: int, db: DB, principal: CurrentPrincipal) -> WarningDetail:
+def get_warning(warning_id: Id, db: DB, principal: CurrentPrincipal) -> WarningDetail:
     """A warning with its full history, impact plan and case request."""
     principal.require(TWIN_READ)
     w = alerts.warning_in_scope(db, principal=principal, warning_id=warning_id)
@@ -313,7 +313,7 @@ def get_warning(warning_id: int, db: DB, principal: CurrentPrincipal) -> Warning
 
 @router.get("/twin/dead-letters", response_model=list[DeadLetterOut])
 def dead_letters(
-    db: DB, principal: CurrentPrincipal, limit: int = Query(200, ge=1, le=2000)
+    db: DB, principal: CurrentPrincipal, limit: Annotated[Int, Query(ge=1, le=2000)] = 200
 ) -> list[DeadLetterOut]:
     """Input that could not be stored, newest first (district-wide roles: payloads cross utilities)."""
     principal.require(DEAD_LETTERS_READ)

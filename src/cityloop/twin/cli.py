@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from cityloop.core.audit import Actor
-from cityloop.core.cliutil import cli_errors, console, fail
+from cityloop.core.cliutil import COUNT, FINITE, cli_errors, console, fail
 from cityloop.twin.leaks import cli as leaks_cli
 
 twin_app = typer.Typer(help="Digital twin of water, drainage and gas networks", no_args_is_help=True)
@@ -28,8 +28,12 @@ def import_cmd(
     inp: Path = typer.Option(..., "--inp", help="the model file"),
     name: str = typer.Option(..., "--name", help="a short name to refer to the network"),
     origin: str = typer.Option(None, "--origin", help="LON,LAT where the drawing's centre goes"),
-    scale: float = typer.Option(None, "--scale", help="metres per drawing unit (with --origin)"),
-    rotation: float = typer.Option(0.0, "--rotation", help="degrees counter-clockwise (with --origin)"),
+    scale: float = typer.Option(
+        None, "--scale", help="metres per drawing unit (with --origin)", click_type=FINITE
+    ),
+    rotation: float = typer.Option(
+        0.0, "--rotation", help="degrees counter-clockwise (with --origin)", click_type=FINITE
+    ),
     crs: str = typer.Option(None, "--crs", help="the file's real CRS, e.g. EPSG:4547 or EPSG:4326"),
     unit: str = typer.Option(None, "--unit", help="operator unit (default util-water/util-drain/util-gas)"),
     valves: Path = typer.Option(None, "--valves", help="CSV of isolation valves: link,node"),
@@ -63,8 +67,10 @@ def import_cmd(
 def _read_valves(path: Path) -> list[tuple[str, str]]:
     import csv
 
+    from cityloop.core.validation import clean_lines
+
     with path.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(clean_lines(fh)))
     if not rows or not {"link", "node"} <= set(rows[0]):
         raise fail(f"{path}: needs a header with columns link,node")
     return [(r["link"].strip(), r["node"].strip()) for r in rows]
@@ -77,8 +83,8 @@ def sensor_add(
     kind: str = typer.Option(..., "--kind", help="pressure, flow, level, water_level, rainfall, gas, …"),
     network: str = typer.Option(None, "--network"),
     asset: str = typer.Option(None, "--asset", help="element id in the model (node or link)"),
-    lon: float = typer.Option(None, "--lon"),
-    lat: float = typer.Option(None, "--lat"),
+    lon: float = typer.Option(None, "--lon", click_type=FINITE),
+    lat: float = typer.Option(None, "--lat", click_type=FINITE),
     name: str = typer.Option(None, "--name"),
 ) -> None:
     """Register a sensor on a network element or at a point."""
@@ -103,8 +109,10 @@ def ingest_mqtt(
     client_id: str = typer.Option(
         None, "--client-id", help="stable per ingester: it names the persistent session"
     ),
-    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most"),
-    seconds: float = typer.Option(None, "--seconds", help="stop after this long (tests, benchmarks)"),
+    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most", click_type=COUNT),
+    seconds: float = typer.Option(
+        None, "--seconds", help="stop after this long (tests, benchmarks)", click_type=FINITE
+    ),
     share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
     receive_maximum: int = typer.Option(
         1000, "--receive-maximum", min=1, help="unacknowledged messages the broker may send at once"
@@ -139,11 +147,11 @@ def impact_cmd(
     network: str = typer.Option(..., "--network"),
     pipe: str = typer.Option(None, "--pipe", help="water: the pipe to isolate"),
     junction: str = typer.Option(None, "--junction", help="gas: the leaking junction"),
-    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)"),
-    lat: float = typer.Option(None, "--lat"),
-    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow"),
-    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth"),
-    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration"),
+    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)", click_type=FINITE),
+    lat: float = typer.Option(None, "--lat", click_type=FINITE),
+    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow", click_type=FINITE),
+    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth", click_type=FINITE),
+    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration", click_type=FINITE),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
     """The impact plan for a pipe (water), a leak (gas) or a design storm (drainage)."""
