@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -30,6 +31,7 @@ def create_app() -> FastAPI:
         lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)
+    _word_bounds_in_openapi(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop import bridges
@@ -102,6 +104,19 @@ def create_app() -> FastAPI:
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     return app
+
+
+def _word_bounds_in_openapi(app: FastAPI) -> None:
+    from cityloop.core.validation import openapi_bounds
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_bounds(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @asynccontextmanager

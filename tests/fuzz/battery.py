@@ -144,13 +144,14 @@ def probes(spec: dict[str, Any], max_body: int) -> Iterator[Probe]:
                 base = {}
             for key, prop in _resolve(spec, schema).get("properties", {}).items():
                 kind = _kind(spec, prop)
-                raws = ["null"] + {
+                by_kind = {
                     "integer": RAW_NUMBERS,
                     "number": RAW_NUMBERS,
                     "string": RAW_TEXTS,
                     "date-time": RAW_TIMES + RAW_TEXTS[:1],
                     "date": RAW_DATES,
-                }.get(kind, RAW_TEXTS[:1] + RAW_NUMBERS[:1])
+                }
+                raws = ["null", *by_kind.get(kind, RAW_TEXTS[:1] + RAW_NUMBERS[:1])]
                 for raw in raws:
                     yield Probe(
                         method, url, f"body {key}={raw[:30]}", body=_raw_body(base, key, raw),

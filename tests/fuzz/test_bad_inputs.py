@@ -70,7 +70,9 @@ def test_the_battery_finds_no_server_error_and_stores_nothing(
         try:
             response = _send(client, probe, headers)
         except Exception as exc:  # the app re-raises after its 500 answer
-            server_errors.append(f"{probe.method} {probe.path} {probe.what}: {type(exc).__name__}: {exc}"[:300])
+            server_errors.append(
+                f"{probe.method} {probe.path} {probe.what}: {type(exc).__name__}: {exc}"[:300]
+            )
             continue
         statuses[response.status_code] += 1
         if response.status_code < 300 and probe.is_write:

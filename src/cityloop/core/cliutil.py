@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -39,35 +38,28 @@ def cli_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class _Whole(click.ParamType):
-    """A whole number the way core.validation reads one: ASCII digits, within ``lo`` … ``hi``."""
-
-    name = "integer"
-
-    def __init__(self, lo: int, hi: int) -> None:
-        self.lo, self.hi = lo, hi
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        parsed = parse_int(str(value), lo=self.lo, hi=self.hi)
+def _whole(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        parsed = parse_int(str(value), lo=lo, hi=hi)
         if parsed is None:
-            self.fail(f"{str(value)[:40]!r} is not a whole number from {self.lo} to {self.hi}", param, ctx)
+            raise typer.BadParameter(f"{str(value)[:40]!r} is not a whole number from {lo} to {hi}")
         return parsed
 
-
-class _Finite(click.ParamType):
-    name = "number"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        parsed = finite(value if isinstance(value, float) else str(value))
-        if parsed is None:
-            self.fail(f"{str(value)[:40]!r} is not a finite number", param, ctx)
-        return parsed
+    return parse
 
 
-# click types for typer options (``click_type=ID``): the CLI reads numbers as the API does.
-ID = _Whole(1, MAX_ID)
-COUNT = _Whole(0, MAX_INT)
-FINITE = _Finite()
+def _finite(value: Any) -> float:
+    parsed = finite(value if isinstance(value, float) else str(value))
+    if parsed is None:
+        raise typer.BadParameter(f"{str(value)[:40]!r} is not a finite number")
+    return parsed
+
+
+# Parsers for typer options (``parser=ID``): the CLI reads numbers as the API does (core.validation);
+# a bad value is click's usage error, exit status 2 with one line naming the option.
+ID = _whole(1, MAX_ID)
+COUNT = _whole(0, MAX_INT)
+FINITE = _finite
 
 
 def cli_locale() -> str:

@@ -16,9 +16,9 @@ __all__ = ["ErrorDetail", "ErrorResponse", "Out", "Patch", "Strict", "ZonedDatet
 ZonedDatetime = Annotated[datetime, PlainSerializer(lambda v: isoformat(v), return_type=str)]
 
 
-# Input models: unknown fields are an error, and the validation vocabulary (core.validation) holds for
-# every field. ``Patch`` is the base of partial updates (null refused unless the field is clearable).
-Strict = Input
+class Strict(Input):
+    """Input models: unknown fields are an error, and the validation vocabulary (core.validation) holds
+    for every field. ``Patch`` is the base of partial updates (null refused unless clearable)."""
 
 
 class Out(BaseModel):

@@ -262,6 +262,27 @@ def _bound_integers(schema: dict[str, Any]) -> None:
         _bound_integers(sub)
 
 
+_KEYWORDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def openapi_bounds(node: Any) -> Any:
+    """Word the bounds as JSON Schema does (``minimum``/``maximum``) throughout the OpenAPI document.
+    FastAPI copies the constraints of a nested ``Annotated`` parameter type (``Id``, ``Page``) under
+    pydantic's names (``ge``/``le``), which clients and schemathesis ignore; the routes enforce them
+    either way, the document should say so."""
+    if isinstance(node, dict):
+        if "type" in node:
+            for short, long in _KEYWORDS.items():
+                if isinstance(node.get(short), int | float) and not isinstance(node.get(short), bool):
+                    node[long] = node.pop(short)
+        for sub in node.values():
+            openapi_bounds(sub)
+    elif isinstance(node, list):
+        for sub in node:
+            openapi_bounds(sub)
+    return node
+
+
 class Input(BaseModel):
     """Every input model: unknown fields are an error, numbers finite, integers 64-bit, times aware and
     in range, text free of control characters. Nothing in a route needs to repeat these checks."""

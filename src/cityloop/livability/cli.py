@@ -112,9 +112,9 @@ def import_areas(
 def accessibility_cmd(
     out: Path = typer.Option(..., "--out", help="CSV file to write"),
     minutes: float = typer.Option(
-        15.0, "--minutes", help="walking-time threshold for every type", click_type=FINITE
+        15.0, "--minutes", help="walking-time threshold for every type", parser=FINITE
     ),
-    speed_kmh: float = typer.Option(4.5, "--speed-kmh", help="walking speed", click_type=FINITE),
+    speed_kmh: float = typer.Option(4.5, "--speed-kmh", help="walking speed", parser=FINITE),
     per_type: bool = typer.Option(False, "--per-type", help="use each type's own threshold instead"),
 ) -> None:
     """Walking time from every residential area to the nearest facility of every type (stored as a
@@ -149,12 +149,12 @@ def _pct(share: float | None) -> str:
 @cli_errors
 def site_cmd(
     type_code: str = typer.Option(..., "--type", help="facility type code"),
-    k: int = typer.Option(..., "--k", help="number of new sites", click_type=COUNT),
+    k: int = typer.Option(..., "--k", help="number of new sites", parser=COUNT),
     candidates: str = typer.Option("idle-spaces", "--candidates", help="idle-spaces, or a GeoJSON/CSV file"),
     method: str = typer.Option("mclp", "--method", help="mclp (maximal covering) or pmedian"),
     weight: str = typer.Option(None, "--weight", help="population or elderly (default by type)"),
-    minutes: float = typer.Option(15.0, "--minutes", click_type=FINITE),
-    speed_kmh: float = typer.Option(4.5, "--speed-kmh", click_type=FINITE),
+    minutes: float = typer.Option(15.0, "--minutes", parser=FINITE),
+    speed_kmh: float = typer.Option(4.5, "--speed-kmh", parser=FINITE),
 ) -> None:
     """Choose K new sites for a facility type to cover the most residents not yet covered."""
     from cityloop.core.db import session_scope
@@ -201,7 +201,7 @@ def site_cmd(
 @livability_app.command("propose-task")
 @cli_errors
 def propose_task_cmd(
-    site_id: int = typer.Argument(..., help="plan site id printed by `site`", click_type=ID),
+    site_id: int = typer.Argument(..., help="plan site id printed by `site`", parser=ID),
 ) -> None:
     """Create a task in the 15-minute-circle action for a chosen site."""
     from cityloop import bridges

@@ -419,8 +419,8 @@ def _parse_indicators(
         except ValidationFailed as exc:
             field_name = str(exc.params.get("field", ""))
             parts = field_name.split(".")
-            row_no = parse_int(parts[1], lo=2, hi=1_000_000) if len(parts) > 1 else None
-            index = row_no - 2 if row_no is not None else 0
+            sheet_row = parse_int(parts[1], lo=2, hi=1_000_000) if len(parts) > 1 else None
+            index = sheet_row - 2 if sheet_row is not None else 0
             column = {"target_value": "target_value"}.get(parts[-1], "name")
             ctx.found.add(
                 IND_SHEET,

@@ -29,10 +29,10 @@ def import_cmd(
     name: str = typer.Option(..., "--name", help="a short name to refer to the network"),
     origin: str = typer.Option(None, "--origin", help="LON,LAT where the drawing's centre goes"),
     scale: float = typer.Option(
-        None, "--scale", help="metres per drawing unit (with --origin)", click_type=FINITE
+        None, "--scale", help="metres per drawing unit (with --origin)", parser=FINITE
     ),
     rotation: float = typer.Option(
-        0.0, "--rotation", help="degrees counter-clockwise (with --origin)", click_type=FINITE
+        0.0, "--rotation", help="degrees counter-clockwise (with --origin)", parser=FINITE
     ),
     crs: str = typer.Option(None, "--crs", help="the file's real CRS, e.g. EPSG:4547 or EPSG:4326"),
     unit: str = typer.Option(None, "--unit", help="operator unit (default util-water/util-drain/util-gas)"),
@@ -83,8 +83,8 @@ def sensor_add(
     kind: str = typer.Option(..., "--kind", help="pressure, flow, level, water_level, rainfall, gas, …"),
     network: str = typer.Option(None, "--network"),
     asset: str = typer.Option(None, "--asset", help="element id in the model (node or link)"),
-    lon: float = typer.Option(None, "--lon", click_type=FINITE),
-    lat: float = typer.Option(None, "--lat", click_type=FINITE),
+    lon: float = typer.Option(None, "--lon", parser=FINITE),
+    lat: float = typer.Option(None, "--lat", parser=FINITE),
     name: str = typer.Option(None, "--name"),
 ) -> None:
     """Register a sensor on a network element or at a point."""
@@ -109,9 +109,9 @@ def ingest_mqtt(
     client_id: str = typer.Option(
         None, "--client-id", help="stable per ingester: it names the persistent session"
     ),
-    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most", click_type=COUNT),
+    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most", parser=COUNT),
     seconds: float = typer.Option(
-        None, "--seconds", help="stop after this long (tests, benchmarks)", click_type=FINITE
+        None, "--seconds", help="stop after this long (tests, benchmarks)", parser=FINITE
     ),
     share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
     receive_maximum: int = typer.Option(
@@ -147,11 +147,11 @@ def impact_cmd(
     network: str = typer.Option(..., "--network"),
     pipe: str = typer.Option(None, "--pipe", help="water: the pipe to isolate"),
     junction: str = typer.Option(None, "--junction", help="gas: the leaking junction"),
-    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)", click_type=FINITE),
-    lat: float = typer.Option(None, "--lat", click_type=FINITE),
-    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow", click_type=FINITE),
-    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth", click_type=FINITE),
-    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration", click_type=FINITE),
+    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)", parser=FINITE),
+    lat: float = typer.Option(None, "--lat", parser=FINITE),
+    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow", parser=FINITE),
+    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth", parser=FINITE),
+    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration", parser=FINITE),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
     """The impact plan for a pipe (water), a leak (gas) or a design storm (drainage)."""
