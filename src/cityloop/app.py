@@ -14,7 +14,13 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
-from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
+from cityloop.core.http import (
+    BodySizeLimit,
+    SQLiteWriteGate,
+    csrf_guard,
+    form_text_guard,
+    install_error_handlers,
+)
 from cityloop.core.jsonlimits import InputGuard
 from cityloop.web.pages import LoginRequired, login_redirect
 
@@ -27,7 +33,7 @@ def create_app() -> FastAPI:
         title="cityloop",
         version=__version__,
         description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(csrf_guard), Depends(form_text_guard)],
         lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)

@@ -22,11 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityloop.config import get_settings
 from cityloop.core.db import new_session
-from cityloop.core.errors import AppError, Forbidden, Unauthorized
+from cityloop.core.errors import AppError, Forbidden, Unauthorized, ValidationFailed
 from cityloop.core.i18n import from_accept_language, normalise, translate
 from cityloop.core.permissions import Principal
 from cityloop.core.security import new_csrf_token, same_token
-from cityloop.core.validation import parse_int
+from cityloop.core.validation import bad_char, parse_int, strip_controls
 
 log = logging.getLogger("cityloop.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -111,6 +111,29 @@ async def csrf_guard(request: Request) -> None:
     if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         form_value = (await request.form()).get("csrf")  # already parsed and cached for the route
     check_csrf(request, form_value if isinstance(form_value, str) else None)
+
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def form_text_guard(request: Request) -> None:
+    """App-wide: the text fields of a form (URL-encoded or multipart) hold no control characters but
+    tab and line breaks (a NUL would reach the database; PostgreSQL refuses it). JSON is checked on its
+    raw bytes by ``core.jsonlimits.InputGuard``; a form is checked once parsed (Starlette caches it for
+    the route), so a page's refusal is shown on a page in the user's language. Open311 checks its own
+    fields and answers in its own error format."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith(FORM_TYPES) or request.url.path.startswith("/open311/"):
+        return
+    form = await request.form()
+    for key, value in form.multi_items():
+        if (isinstance(value, str) and bad_char(value) is not None) or bad_char(key) is not None:
+            raise ValidationFailed(
+                "error.control_character_field",
+                error_code="control_character",
+                details={"field": strip_controls(key)[:60]},
+                field=strip_controls(key)[:60],
+            )
 
 
 def check_csrf(request: Request, form_value: str | None = None) -> None:

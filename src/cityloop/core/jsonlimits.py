@@ -3,8 +3,9 @@
 - the path and the query string: no control characters (a NUL must never reach PostgreSQL);
 - a JSON body: nested at most ``MAX_DEPTH`` deep (a 50,000-deep list blows Python's recursion limit in
   the parser), no number literal longer than ``MAX_NUMBER_CHARS`` (a 5,000-digit integer makes
-  ``json.loads`` raise), no escaped or raw control characters, lone surrogates or U+FFFE/FFFF;
-- a form body (``application/x-www-form-urlencoded``): no encoded or raw control characters.
+  ``json.loads`` raise), no escaped or raw control characters, lone surrogates or U+FFFE/FFFF.
+
+Forms are checked once parsed (``core.http.form_text_guard``), so a page shows its refusal as a page.
 
 Refusals are the standard error body in the caller's language: 400 ``json_too_deep`` /
 ``number_too_long``, 422 ``control_character``. Most bodies are small and shallow: the cheap tests
@@ -34,9 +35,6 @@ _LONG_DIGITS = re.compile(rb"[0-9.eE+\-]{%d,}" % (MAX_NUMBER_CHARS + 1))
 # \uXXXX escapes preceded by an odd number of backslashes that name a character no text may hold.
 _ESCAPES = re.compile(rb"(?<!\\)(?:\\\\)*\\u([0-9a-fA-F]{4})")
 _RAW_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
-_FORM_BAD = re.compile(
-    rb"%(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])|%[cC]2%[89][0-9a-fA-F]|[\x00-\x08\x0b-\x1f\x7f]"
-)
 
 
 def json_problem(body: bytes) -> tuple[int, str, dict[str, Any]] | None:
@@ -84,10 +82,6 @@ def _bad_escape(body: bytes) -> bool:
     return pending_high
 
 
-def form_problem(body: bytes) -> bool:
-    return bool(_FORM_BAD.search(body))
-
-
 def _url_problem(scope: Scope) -> str | None:
     path = scope.get("path", "")
     if bad_char(path, multiline=False) is not None:
@@ -133,8 +127,7 @@ class InputGuard:
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         is_json = b"json" in ctype or (not ctype and scope.get("method") in ("POST", "PUT", "PATCH"))
-        is_form = ctype == b"application/x-www-form-urlencoded"
-        if not (is_json or is_form):
+        if not is_json:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -150,11 +143,7 @@ class InputGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problem = (
-            json_problem(body)
-            if is_json
-            else ((422, "control_character", {"where": "body"}) if form_problem(body) else None)
-        )
+        problem = json_problem(body)
         if problem is not None:
             await self._refuse(scope, send, *problem)
             return
