@@ -22,6 +22,8 @@ NUMBERS = ["1e400", "-1e400", "nan", "inf", "9" * 400]
 TEXTS = ["a\x00b", "\x1b[31mx", "x\x7f", "\u0085x"]
 TIMES = ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00", "2026-01-01T00:00:00", "0001-01-01"]
 DATES = ["0001-01-01", "9999-12-31"]
+# Text parameters that may be read as a month, week, quarter, date or year: the years' edges.
+EDGE_TEXTS = ["0001-01", "9999-12", "0001-W01", "9999-W53", "0001-01-01", "9999-12-31", "9999-Q4", "٢٠٢٦-٠١"]
 # Raw JSON literals (some are not expressible as Python values): put into a body as they are.
 RAW_NUMBERS = ["1e400", "-1e400", "9" * 400, str(2**63), str(-(2**63) - 1)]
 RAW_TEXTS = ['"a\\u0000b"', '"\\u001b[31m"', '"\\ud800"', '"x\\u0085"', '"\\uffff"']
@@ -122,7 +124,7 @@ def probes(spec: dict[str, Any], max_body: int) -> Iterator[Probe]:
                 kind = _kind(spec, p.get("schema", {}))
                 where, name = p["in"], p["name"]
                 if where == "path":
-                    values = HUGE_IDS if kind == "integer" else TEXTS
+                    values = HUGE_IDS if kind == "integer" else TEXTS + EDGE_TEXTS
                     for v in values:
                         yield Probe(method, _fill_path(path, {**fixed, name: v}), f"path {name}={v!r}")
                 elif where == "query":
@@ -131,7 +133,7 @@ def probes(spec: dict[str, Any], max_body: int) -> Iterator[Probe]:
                         "number": NUMBERS,
                         "date-time": TIMES,
                         "date": DATES,
-                    }.get(kind, TEXTS)
+                    }.get(kind, TEXTS + EDGE_TEXTS)
                     for v in values:
                         yield Probe(method, _fill_path(path, fixed), f"query {name}={v!r}", query={name: v})
             body = op.get("requestBody", {}).get("content", {})

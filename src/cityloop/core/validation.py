@@ -168,6 +168,12 @@ def _check_date(value: Any) -> Any:
     return value
 
 
+def in_years(day: date) -> bool:
+    """True when ``day`` (a date, or a time's date) falls in YEAR_MIN … YEAR_MAX: a month, a week or a
+    date a route reads from text must, before any arithmetic on it."""
+    return YEAR_MIN <= day.year <= YEAR_MAX
+
+
 # A time a route takes (query or body): aware, within TIME_MIN … TIME_MAX.
 Timestamp = Annotated[datetime, AfterValidator(_check_time)]
 Day = Annotated[date, AfterValidator(_check_date)]

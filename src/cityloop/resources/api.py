@@ -226,6 +226,7 @@ def ranking(period: str, db: DB, principal: CurrentPrincipal) -> list[RankedOut]
 @router.get("/grading/export.xlsx")
 def export(period: str, db: DB, principal: CurrentPrincipal) -> Response:
     principal.require(RESOURCES_READ)
+    period = service.check_period(period)  # it names the sheet and the file
     data = excel.export_ranking(db, period=period, principal=principal)
     return Response(
         data,
