@@ -90,6 +90,8 @@ def test_the_battery_finds_no_server_error_and_stores_nothing(
     print(f"\n{role}: {len(battery)} bad inputs, statuses {dict(sorted(statuses.items()))}")
     print("accepted writes:", *accepted, sep="\n  ")
     assert len(battery) > 1000
-    assert server_errors == [], f"{len(server_errors)} server errors:\n" + "\n".join(server_errors[:60])
+    assert server_errors == [], (
+        f"{len(server_errors)} server errors in {len(battery)} requests:\n" + "\n".join(server_errors[:60])
+    )
     assert shape_errors == [], "\n".join(shape_errors[:40])
     assert stored == [], "refused yet stored:\n" + "\n".join(stored[:40])

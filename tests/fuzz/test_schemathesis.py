@@ -50,6 +50,7 @@ def test_schemathesis_finds_no_server_error(role: str, client: Any, token_for: A
     found: list[str] = []  # every failed check (5xx included)
     requests = [0]
     started = time.monotonic()
+    spent: dict[str, float] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     for op in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -77,11 +78,18 @@ def test_schemathesis_finds_no_server_error(role: str, client: Any, token_for: A
                 except (Exception, BaseExceptionGroup) as exc:  # a FailureGroup names the failed checks
                     found.append(f"{response.status_code} {exc} | {case.as_curl_command()}"[:500])
 
+            t0 = time.monotonic()
             with contextlib.suppress(Unsatisfiable):  # no invalid request exists (no parameters or body)
                 run()
+            spent[op.label] = spent.get(op.label, 0.0) + time.monotonic() - t0
     took = time.monotonic() - started
     print(
         f"\n{role}: {len(operations)} operations, {requests[0]} requests in {took:.0f} s, {len(found)} failed"
     )
+    slowest = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
+    print("slowest operations:", ", ".join(f"{label} {t:.0f} s" for label, t in slowest))
     assert len(operations) > 100
-    assert found == [], f"{len(server)} server errors, {len(found)} failed checks:\n" + "\n".join(found[:80])
+    assert found == [], (
+        f"{len(server)} server errors, {len(found)} failed checks in {requests[0]} requests:\n"
+        + "\n".join(found[:80])
+    )

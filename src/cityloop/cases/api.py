@@ -54,12 +54,10 @@ from cityloop.core.db import new_session
 from cityloop.core.errors import Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal, current_principal, optional_principal
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Id, Int, Page
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1", tags=["cases"], responses=ERRORS)
 
 

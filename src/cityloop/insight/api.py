@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from cityloop.config import get_settings
 from cityloop.core.http import DB, CurrentPrincipal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Id, Int
 from cityloop.insight import permissions as perm
 from cityloop.insight import registry, service
@@ -27,9 +27,7 @@ from cityloop.insight.schemas import (
     SuggestionOut,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/insight", tags=["insight"], responses=ERRORS)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import PlainTextResponse
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cityloop.core.errors import NotFound, TooLarge
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Id
 from cityloop.livability import accessibility, service, siting, task_bridge
 from cityloop.livability.models import Facility, PlanSite, ResidentialArea, SitePlan, TaskProposal
@@ -47,9 +47,7 @@ from cityloop.livability.schemas import (
     TaskProposalOut,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/livability", tags=["livability"], responses=ERRORS)
 MAX_UPLOAD = 20 * 1_048_576
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal, Locale
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Id, Int, Offset
 from cityloop.org import service as org
 from cityloop.org.models import Unit
@@ -56,9 +56,7 @@ from cityloop.programme.schemas import (
 )
 from cityloop.programme.service import TaskQuery
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/programme", tags=["programme"], responses=ERRORS)
 
 

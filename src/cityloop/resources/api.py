@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 
 from cityloop.core.errors import TooLarge
 from cityloop.core.http import DB, CurrentPrincipal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Id
 from cityloop.resources import excel, grading, service
 from cityloop.resources.models import Building, GradingSystem, IdleSpace
@@ -32,9 +32,7 @@ from cityloop.resources.schemas import (
     TransitionIn,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/resources", tags=["resources"], responses=ERRORS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 10 * 1_048_576

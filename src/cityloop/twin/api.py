@@ -16,7 +16,7 @@ from cityloop.core.audit import Actor
 from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import DISTRICT_WIDE, Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.core.validation import Finite, Id, Int, Timestamp
 from cityloop.org import service as org
 from cityloop.org.models import Unit
@@ -39,9 +39,7 @@ from cityloop.twin.schemas import (
 )
 from cityloop.twin.telemetry import Ingestor, parse_http
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1", tags=["twin"], responses=ERRORS)
 # One per API process: sensor registry and rule state are caches of what the database holds.
 _INGESTOR = Ingestor(actor=Actor("telemetry-http"))
