@@ -34,3 +34,12 @@ def test_page_ids_beyond_the_database_range_are_refused_not_crashed(client: Any,
     sign_in(client, "dispatcher")
     r = client.get(f"/cases/{case_id}", headers=HTML)
     assert r.status_code in (404, 422)
+
+
+@pytest.mark.parametrize("lon", ["inf", "nan", "1e400", "-Infinity"])
+def test_a_report_pinned_at_infinity_is_refused_and_nothing_is_saved(client: Any, db: Any, lon: str) -> None:
+    sign_in(client, "citizen")
+    before = count(db)
+    r = submit(client, db, lon=lon)
+    assert r.status_code == 422
+    assert count(db) == before

@@ -36,7 +36,7 @@ from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, OptionalPrincipal, check_csrf, request_locale
 from cityloop.core.permissions import Principal, Role
-from cityloop.core.validation import Id, Page, parse_id, parse_int
+from cityloop.core.validation import Id, Page, finite, parse_id, parse_int
 from cityloop.insight import service as insight
 from cityloop.org.models import Unit
 from cityloop.web.pages import PageUser, render, safe_next
@@ -119,10 +119,10 @@ async def read_files(request: Request, name: str = "files") -> list[tuple[str | 
 def _float(value: str, key: str) -> float | None:
     if not value.strip():
         return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValidationFailed(key) from exc
+    number = finite(value.strip())  # "inf", "nan" and "1e400" are no coordinates or hours either
+    if number is None:
+        raise ValidationFailed(key)
+    return number
 
 
 def _message(request: Request, exc: AppError) -> str:

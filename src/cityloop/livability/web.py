@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
-from cityloop.core.validation import Id, Int
+from cityloop.core.validation import Id, Int, finite, parse_int
 from cityloop.livability import accessibility, service, siting
 from cityloop.livability.api import MAX_UPLOAD, plan_out, propose
 from cityloop.livability.models import PlanSite, SitePlan
@@ -98,10 +98,8 @@ def run_form(
 
 
 def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # refused by the service with a message naming the field
+    number = finite(text)
+    return float("nan") if number is None else number  # refused by the service, naming the field
 
 
 @router.get("/livability/siting", response_class=HTMLResponse)
@@ -153,7 +151,7 @@ def siting_form(
             db,
             actor=me,
             type_code=type,
-            k=int(_float(k)) if _float(k) == _float(k) else 0,
+            k=parse_int(k, lo=0, hi=100_000) or 0,  # 0 is refused by the service, naming the field
             candidates=siting.idle_space_candidates(db),
             candidate_source="idle-spaces",
             method=method,

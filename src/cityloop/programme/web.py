@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from cityloop.core.errors import AppError, ValidationFailed
 from cityloop.core.http import DB, request_locale
 from cityloop.core.permissions import Principal
-from cityloop.core.validation import Id, Int, Page
+from cityloop.core.validation import Id, Int, Page, finite, in_years, parse_id
 from cityloop.org import service as org
 from cityloop.org.models import Person, Unit, UnitKind
 from cityloop.programme import evidence as ev
@@ -266,7 +266,10 @@ def milestone_rows(
         if not (name.strip() or due or pct):
             continue
         try:
-            out.append(MilestoneInput(name, date.fromisoformat(due), float(pct), deliverable or None))
+            due_on, planned = date.fromisoformat(due), finite(pct)
+            if planned is None or not in_years(due_on):
+                raise ValueError(pct)
+            out.append(MilestoneInput(name, due_on, planned, deliverable or None))
         except ValueError:
             raise ValidationFailed(
                 "error.programme.milestone_row", field=f"milestones.{i + 1}", seq=i + 1
@@ -281,7 +284,10 @@ def indicator_lines(text: str) -> list[IndicatorInput]:
         parts = [p.strip() for p in line.replace("｜", "|").split("|")]
         try:
             name, unit, baseline, target = parts
-            out.append(IndicatorInput(name, unit, float(baseline), float(target)))
+            low, high = finite(baseline), finite(target)
+            if low is None or high is None:
+                raise ValueError(line)
+            out.append(IndicatorInput(name, unit, low, high))
         except ValueError:
             raise ValidationFailed("error.programme.indicator_row", field=f"indicators.{i}", seq=i) from None
     return out
@@ -296,7 +302,10 @@ def parse_place(text: str, lon: str, lat: str) -> dict[str, Any] | None:
             raise ValidationFailed("error.programme.place_invalid", field="place") from None
     if lon.strip() and lat.strip():
         try:
-            return {"type": "Point", "coordinates": [float(lon), float(lat)]}
+            x, y = finite(lon), finite(lat)
+            if x is None or y is None:
+                raise ValueError(lon)
+            return {"type": "Point", "coordinates": [x, y]}
         except ValueError:
             raise ValidationFailed("error.programme.place_invalid", field="place") from None
     return None
@@ -362,11 +371,20 @@ def create_task(
     return RedirectResponse(f"/programme/tasks/{task.id}?saved=1", status_code=303)
 
 
+def _milestone_id(text: str | None) -> int | None:
+    if not text:
+        return None
+    found = parse_id(text)
+    if found is None:
+        raise ValidationFailed("error.programme.number", field="milestone_id")
+    return found
+
+
 def _number(text: str, field: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValidationFailed("error.programme.number", field=field) from None
+    number = finite(text)
+    if number is None:
+        raise ValidationFailed("error.programme.number", field=field)
+    return number
 
 
 def _day(text: str, field: str) -> date:
@@ -449,7 +467,7 @@ async def post_report(
             task=task,
             value=_number(value, "value"),
             narrative=narrative,
-            milestone_id=int(milestone_id) if milestone_id else None,
+            milestone_id=_milestone_id(milestone_id),
             evidence_ids=ids,
             indicator_values=extra,
         )

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from cityloop.core.errors import AppError, NotFound, ValidationFailed
 from cityloop.core.http import DB, request_locale
-from cityloop.core.validation import Id
+from cityloop.core.validation import Id, finite
 from cityloop.programme import evaluation, ledger, reports, service, views, workflow
 from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
@@ -301,7 +301,7 @@ async def post_settings(request: Request, me: PageUser, db: DB) -> Response:
 
 
 def _float(value: Any, field: str) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        raise ValidationFailed("error.programme.setting_range", field=field) from None
+    number = finite(str(value))
+    if number is None:
+        raise ValidationFailed("error.programme.setting_range", field=field)
+    return number

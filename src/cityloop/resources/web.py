@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
-from cityloop.core.validation import Id
+from cityloop.core.validation import Id, finite
 from cityloop.resources import excel, grading, service
 from cityloop.resources.permissions import RESOURCES_READ, RESOURCES_WRITE
 from cityloop.web.pages import PageUser, render
@@ -101,10 +101,8 @@ def create_idle(
 
 
 def _num(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # refused with a clear message by the service
+    number = finite(text)
+    return float("nan") if number is None else number  # refused with a clear message by the service
 
 
 @router.post("/resources/idle-spaces/{space_id}/{action}", response_class=HTMLResponse)
