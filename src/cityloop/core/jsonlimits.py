@@ -33,15 +33,22 @@ MAX_DEPTH = 64
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9][0-9.eE+\-]*')
 _LONG_DIGITS = re.compile(rb"[0-9.eE+\-]{%d,}" % (MAX_NUMBER_CHARS + 1))
 # \uXXXX escapes preceded by an odd number of backslashes that name a character no text may hold.
-_ESCAPES = re.compile(rb"(?<!\\)(?:\\\\)*\\u([0-9a-fA-F]{4})")
+# Only the escapes that may name such a character (C0/C1 controls, DEL, surrogates, U+FFFE/FFFF): a
+# body of escaped Chinese text (\u4e5d\u9f99…) never enters the Python loop below.
+_ESCAPES = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u(00[0189][0-9a-fA-F]|007[fF]|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF])"
+)
+_RAW_HINT = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\xc2]|\xef\xbf")
+_ESCAPE_HINT = re.compile(rb"\\u(?:00[0189]|007|[dD][89a-fA-F]|[fF][fF][fF])")
 _RAW_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
 
 
 def json_problem(body: bytes) -> tuple[int, str, dict[str, Any]] | None:
     """(status, code, details) of the first limit ``body`` breaks, or None."""
-    if _RAW_BAD.search(body):
+    # Cheap single-class scans first; the exact patterns only run on a body that may hold a bad character.
+    if _RAW_HINT.search(body) and _RAW_BAD.search(body):
         return 422, "control_character", {"where": "body"}
-    if b"\\u" in body and _bad_escape(body):
+    if _ESCAPE_HINT.search(body) and _bad_escape(body):
         return 422, "control_character", {"where": "body"}
     deep = body.count(b"[") + body.count(b"{") > MAX_DEPTH
     if not deep and not _LONG_DIGITS.search(body):
@@ -71,8 +78,7 @@ def _bad_escape(body: bytes) -> bool:
         if pending_high:
             pending_high = False
             if start == last_end and 0xDC00 <= code <= 0xDFFF:
-                last_end = found.end()
-                continue
+                continue  # the low half of a pair: an escaped emoji
             return True  # a high surrogate not followed by a low one
         if 0xD800 <= code <= 0xDBFF:
             pending_high, last_end = True, found.end()
