@@ -251,7 +251,7 @@ async def telemetry(request: Request, db: DB, principal: CurrentPrincipal) -> Te
     principal.require(TELEMETRY_WRITE)
     try:
         doc = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # ValueError: bad JSON, > 4,300 digits
         raise ValidationFailed(
             "error.invalid_json", code="invalid_json", status_code=400, details=str(exc)
         ) from None

@@ -199,7 +199,7 @@ def publish_mqtt(items: list[Reading], broker: str, *, realtime: bool) -> int:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from cityloop.twin.ingest_mqtt import parse_broker
+    from cityloop.twin.ingest.mqtt import parse_broker
 
     host, port = parse_broker(broker)
     client = mqtt.Client(

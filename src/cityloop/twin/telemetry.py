@@ -67,7 +67,10 @@ def parse_ts(raw: Any) -> datetime:
 def parse_value(raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError("value is not a number")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits (JSON allows it)
+        raise ValueError("value is too large for a number") from None
     if math.isnan(value) or math.isinf(value):
         raise ValueError("value is NaN or infinite")
     return value
@@ -78,7 +81,7 @@ def _item(sensor: str, obj: Any, topic: str | None) -> Incoming | Rejected:
         if not isinstance(obj, dict):
             raise ValueError("a reading must be an object with ts and value")
         return Incoming(sensor, parse_ts(obj.get("ts")), parse_value(obj.get("value")))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a ts at the end of the calendar
         return Rejected(str(exc), json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT], topic)
 
 
@@ -92,14 +95,14 @@ def _fast(sensor: str, obj: Any) -> Incoming | None:
         return None
     try:
         when = _fromiso(ts)
-    except ValueError:
+        zone = when.tzinfo
+        if zone is None or value != value or value in _INFINITE:
+            return None
+        if zone is not UTC:
+            when = when.astimezone(UTC)
+        return Incoming(sensor, when, float(value))
+    except (ValueError, OverflowError):  # the checking path names the problem
         return None
-    zone = when.tzinfo
-    if zone is None or value != value or value in _INFINITE:
-        return None
-    if zone is not UTC:
-        when = when.astimezone(UTC)
-    return Incoming(sensor, when, float(value))
 
 
 _fromiso = datetime.fromisoformat
@@ -114,8 +117,8 @@ def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
     sensor = topic[len(TOPIC_PREFIX) :]
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [Rejected(f"malformed JSON: {exc}", text, topic)]
+    except (ValueError, RecursionError) as exc:  # also: > 4,300-digit integers, nesting too deep
+        return [Rejected(f"malformed JSON: {exc}"[:300], text, topic)]
     items = doc if isinstance(doc, list) else [doc]
     if not items:
         return [Rejected("empty list", text, topic)]
@@ -200,6 +203,11 @@ def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int
     return int(stored)
 
 
+def _printable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: a payload carrying one must still be kept, escaped."""
+    return text.replace("\x00", "\\u0000") if text and "\x00" in text else text
+
+
 def dead_letter(session: Session, *, channel: str, rejected: list[Rejected]) -> None:
     if rejected:
         at = now()
@@ -209,9 +217,9 @@ def dead_letter(session: Session, *, channel: str, rejected: list[Rejected]) -> 
                 {
                     "received_at": at,
                     "channel": channel,
-                    "topic": r.topic,
-                    "payload": r.payload,
-                    "reason": r.reason,
+                    "topic": _printable(r.topic[:300] if r.topic else r.topic),
+                    "payload": _printable(r.payload),
+                    "reason": _printable(r.reason[:300]),
                 }
                 for r in rejected
             ],
@@ -235,7 +243,9 @@ class Ingestor:
 
     def _load(self, session: Session, codes: set[str]) -> None:
         clock = time.monotonic()
-        wanted = [c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock]
+        wanted = [
+            c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock and "\x00" not in c
+        ]  # a NUL cannot be in a code (PostgreSQL refuses it in a query): such a sensor is unknown
         if not wanted:
             return
         rules_file = get_settings().twin_rules_file
