@@ -219,6 +219,9 @@ def wait_subscribed(url: str, pub: Publisher, timeout: float = 120.0) -> None:
             raise RuntimeError("no ingester consumed a probe")
         pub.client.publish(f"cityloop/telemetry/{SENSORS[0]}", b"{probe", qos=1).wait_for_publish(10)
         time.sleep(0.3)
+    settled = dead_letters(url)  # probes still in flight land now, not in the middle of a count
+    while time.sleep(1.0) is None and dead_letters(url) != settled:
+        settled = dead_letters(url)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 300.0) -> bool:
