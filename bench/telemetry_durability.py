@@ -10,6 +10,8 @@ Each candidate is started by this script on its own ports and folder (tests/twin
 - ``mosquitto``: Debian's Mosquitto 2.0.11 with the "nothing lost" configuration (persistence, no
   queue/in-flight limits, autosave every second); ingesters subscribe over MQTT v5 with a persistent
   session (one ingester: plain subscription; two: the shared subscription);
+- ``mosquitto-defaults``: the same with Debian's shipped configuration (persistence on, default
+  limits), as the machine's own Mosquitto runs;
 - ``nats``: nats-server 2.9 with JetStream and its MQTT gateway (MQTT 3.1.1 only, no shared
   subscriptions: two ingesters each receive every message).
 
@@ -41,9 +43,15 @@ from tests.twin import brokers, durability  # noqa: E402
 OPTIONS = {
     "rabbitmq": {1: [], 2: []},
     "mosquitto": {1: ["--no-share"], 2: []},
+    "mosquitto-defaults": {1: ["--no-share"], 2: []},
     "nats": {1: ["--no-share", "--mqtt-version", "3.1.1"], 2: ["--no-share", "--mqtt-version", "3.1.1"]},
 }
-MAKERS = {"rabbitmq": brokers.Rabbit, "mosquitto": brokers.Mosquitto, "nats": brokers.Nats}
+MAKERS = {
+    "rabbitmq": brokers.Rabbit,
+    "mosquitto": brokers.Mosquitto,
+    "mosquitto-defaults": brokers.MosquittoDefaults,
+    "nats": brokers.Nats,
+}
 SCENARIOS = ["kill-1", "kill-2", "broker-crash", "broker-stop"]
 
 

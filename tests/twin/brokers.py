@@ -156,6 +156,8 @@ class Mosquitto(_Process):
 
     name = "mosquitto"
 
+    limits = "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 0\nautosave_interval 1\n"
+
     def __init__(self) -> None:
         super().__init__()
         self.listen_port = free_port()
@@ -164,11 +166,9 @@ class Mosquitto(_Process):
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
-            "max_queued_messages 0\n"
-            "max_queued_bytes 0\n"
-            "max_inflight_messages 0\n"
-            "autosave_interval 1\n"
-            f"log_dest file {self.folder}/mosquitto.log\n" + ("user root\n" if os.geteuid() == 0 else "")
+            + self.limits
+            + f"log_dest file {self.folder}/mosquitto.log\n"
+            + ("user root\n" if os.geteuid() == 0 else "")
             # Run as root, Mosquitto drops to user "mosquitto", which cannot write the folder.
         )
 
@@ -180,6 +180,13 @@ class Mosquitto(_Process):
         return f"mqtt://127.0.0.1:{self.listen_port}"
 
     device_url = url
+
+
+class MosquittoDefaults(Mosquitto):
+    """Debian's /etc/mosquitto/mosquitto.conf as shipped: persistence on, Mosquitto's default limits
+    (``max_queued_messages 1000``: a persistent session's queue beyond that is dropped)."""
+
+    limits = ""
 
 
 class Nats(_Process):
