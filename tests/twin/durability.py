@@ -45,22 +45,27 @@ def payload(m: int, per_message: int) -> bytes:
 
 
 def add_sensors(url: str, codes: list[str] = SENSORS) -> None:
+    from cityloop.core.db import session_scope
+
+    with session_scope(url) as s:
+        add_sensors_session(s, codes)
+
+
+def add_sensors_session(s: Any, codes: list[str] = SENSORS) -> None:
     from sqlalchemy import insert, select
 
-    from cityloop.core.db import session_scope
     from cityloop.org.models import Unit
     from cityloop.twin.models import Sensor
 
-    with session_scope(url) as s:
-        unit_id = s.scalar(select(Unit.id).where(Unit.code == "util-water"))
-        s.execute(
-            insert(Sensor),
-            [
-                {"code": c, "kind": "pressure", "measure_unit": "m", "unit_id": unit_id, "lon": 106.5,
-                 "lat": 29.5, "rules": {}, "active": True}
-                for c in codes
-            ],
-        )  # fmt: skip
+    unit_id = s.scalar(select(Unit.id).where(Unit.code == "util-water"))
+    s.execute(
+        insert(Sensor),
+        [
+            {"code": c, "kind": "pressure", "measure_unit": "m", "unit_id": unit_id, "lon": 106.5,
+             "lat": 29.5, "rules": {}, "active": True}
+            for c in codes
+        ],
+    )  # fmt: skip
 
 
 class Publisher:

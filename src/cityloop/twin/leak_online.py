@@ -2,10 +2,11 @@
 
 The worker job ``twin.leak_detect`` calls :func:`run_network` for every water network that has
 pressure or flow sensors on its elements. It reads the stored readings after the detector's cursor,
-resamples them to the model's 5-minute steps (a sensor's mean within ±2.5 minutes of the step: field
-readings are off the grid, repeated, late or missing; see :func:`_steps`) (the sensor layout comes from the registered sensors: ``pressure`` at
-junctions in m, ``flow`` in links in m³/h, ``level`` in tanks in m, ``demand`` smart meters at
-junctions in L/h) and feeds :class:`~cityloop.twin.leaks.engine.LeakDetector` one step at a time,
+resamples them to the model's 5-minute steps (a sensor's mean within ±2.5 minutes of the step:
+field readings are off the grid, repeated, late or missing; see :func:`_steps`; the sensor layout
+comes from the registered sensors: ``pressure`` at junctions in m, ``flow`` in links in m³/h,
+``level`` in tanks in m, ``demand`` smart meters at junctions in L/h) and feeds
+:class:`~cityloop.twin.leaks.engine.LeakDetector` one step at a time,
 exactly as the batch command does. A step is taken once every sensor has reported it, or once the
 network's newest reading is ``GRACE`` later (a missing sensor is then a gap).
 

@@ -183,15 +183,28 @@ def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) ->
 
 
 def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int:
-    """COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING:
-    COPY takes text in bulk, where binding arrays of timestamps costs Python time per element."""
+    """COPY straight into the table under a savepoint (new readings, the usual case: one pass); if
+    any (sensor, ts) is already there — a redelivery, a gateway's retry — roll back to the savepoint
+    and COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO
+    NOTHING. COPY takes text in bulk, where binding arrays of timestamps costs Python time."""
+    import psycopg.errors
+
     raw = conn.connection.dbapi_connection
+    text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
     with raw.cursor() as cur:
+        cur.execute("SAVEPOINT twin_readings_copy")
+        try:
+            with cur.copy("COPY twin_readings (sensor_id, ts, value) FROM STDIN") as copy:
+                copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT twin_readings_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT twin_readings_copy")
+            return len(rows)
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS twin_readings_in "
             "(sensor_id integer, ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
         )
-        text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
         with cur.copy("COPY twin_readings_in (sensor_id, ts, value) FROM STDIN") as copy:
             copy.write(text)
         cur.execute(
@@ -199,7 +212,7 @@ def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int
             "FROM twin_readings_in ON CONFLICT (sensor_id, ts) DO NOTHING"
         )
         stored = cur.rowcount
-        cur.execute("DELETE FROM twin_readings_in")
+        cur.execute("TRUNCATE twin_readings_in")  # a second batch in this transaction starts empty
     return int(stored)
 
 
