@@ -3,10 +3,12 @@
     python bench/twin_ingest.py [--db sqlite|postgresql|both] [--seconds 60] [--rate 12000]
 
 MQTT: one publisher process sends QoS 1 messages of ``--per-message`` readings (a gateway's batch)
-at ``--rate`` readings/s for ``--seconds`` to a private Mosquitto; ``cityloop twin ingest-mqtt``
-stores them. Each second one extra message carries a red low-pressure reading for a fresh sensor,
-so warning latency = warning stored_at − publish time. HTTP: ``cityloop serve`` takes batches of
-``--http-batch`` readings from two client threads. Prints figures; asserts nothing.
+at ``--rate`` readings/s for ``--seconds`` to a private broker (``--broker rabbitmq``, the default:
+RabbitMQ's MQTT plugin, ingesters on its durable queue over AMQP; or ``mosquitto``);
+``cityloop twin ingest-mqtt`` stores them. Each second one extra message carries a red low-pressure
+reading for a fresh sensor, so warning latency = warning stored_at − publish time. HTTP:
+``cityloop serve`` takes batches of ``--http-batch`` readings from two client threads.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
     codes = [f"S{i:05d}" for i in range(args.sensors)]
     alarms = [f"ALARM{i:04d}" for i in range(int(args.seconds) + 5)]
     common.sensors(url, codes + alarms)
-    broker = common.Mosquitto()
+    broker = common.broker(args.broker)
     ingesters = [
         common.cityloop(
             "twin",
@@ -63,11 +65,15 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
         )
         for i in range(args.ingesters)
     ]
-    time.sleep(4)  # let the ingesters subscribe (Mosquitto keeps nothing for a share group before that)
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
+    if args.broker == "rabbitmq":
+        from cityloop.twin.ingest.amqp import setup
+
+        setup(broker.url)  # the queue exists before the first publish
+    time.sleep(4)  # let the ingesters start (Mosquitto keeps nothing for a share group before that)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv311)
     pub.max_inflight_messages_set(2000)
     pub.max_queued_messages_set(0)
-    pub.connect("127.0.0.1", broker.port)
+    pub.connect("127.0.0.1", int(broker.device_url.rsplit(":", 1)[1]))
     pub.loop_start()
     per_second = int(args.rate / args.per_message)
     sent, alarm_sent = 0, {}
@@ -111,7 +117,7 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
     for p in ingesters:
         p.terminate()
         p.wait(timeout=30)
-    broker.stop()
+    broker.close()
     return {
         "published_readings": sent,
         "publish_rate": sent / publish_s,
@@ -218,6 +224,7 @@ def main() -> None:
     ap.add_argument("--per-message", type=int, default=100)
     ap.add_argument("--sensors", type=int, default=500)
     ap.add_argument("--ingesters", type=int, default=1)
+    ap.add_argument("--broker", default="rabbitmq", choices=["rabbitmq", "mosquitto"])
     ap.add_argument("--http-batch", type=int, default=10000)
     ap.add_argument("--http-batches", type=int, default=40)
     ap.add_argument("--log-dir", default=None, help="keep the ingesters' logs here")
