@@ -22,8 +22,11 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
   (service rabbitmq-server start || (rabbitmq-server -detached)) >/dev/null 2>&1 || true
   for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
 fi
-# Enabling starts the plugin with the listener from the config file (no broker restart needed).
-rabbitmq-plugins enable --quiet rabbitmq_mqtt >/dev/null
+# A running node read its config file when it booted: give the plugin its listener at run time too,
+# then enable and start it (no broker restart; after one, the config file says the same).
+rabbitmqctl -q eval "application:load(rabbitmq_mqtt), application:set_env(rabbitmq_mqtt, tcp_listeners, [{\"127.0.0.1\", ${PORT}}]), application:set_env(rabbitmq_mqtt, allow_anonymous, true)." >/dev/null
+rabbitmq-plugins enable --quiet rabbitmq_mqtt >/dev/null 2>&1 || true
+rabbitmqctl -q eval 'application:ensure_all_started(rabbitmq_mqtt).' >/dev/null
 for _ in $(seq 1 30); do (echo > "/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break; sleep 1; done
 (echo > "/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null || { echo "rabbitmq: nothing listens on ${PORT}; see $CONF"; exit 1; }
 BIN=.venv/bin/cityloop
