@@ -112,6 +112,8 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
     stored = _count(url)
     ingest_cpu = sum(common.cpu_seconds(p.pid) for p in ingesters)
     latencies = _latencies(url, alarm_sent)
+    by_second = _latencies(url, alarm_sent, ordered=False)
+    worst = sorted(range(len(by_second)), key=lambda i: -by_second[i])[:3]
     pub.disconnect()
     pub.loop_stop()
     for p in ingesters:
@@ -127,11 +129,14 @@ def mqtt_run(url: str, args: argparse.Namespace) -> dict[str, float]:
         "latency_p50_s": statistics.median(latencies) if latencies else float("nan"),
         "latency_p99_s": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 2 else float("nan"),
         "warnings": len(latencies),
+        "latency_max_s": max(latencies) if latencies else float("nan"),
+        "worst": ", ".join(f"second {i}: {by_second[i]:.2f} s" for i in worst),
         "ingest_cpu_s": ingest_cpu,
     }
 
 
-def _latencies(url: str, sent: dict[str, float]) -> list[float]:
+def _latencies(url: str, sent: dict[str, float], *, ordered: bool = True) -> list[float]:
+    """Warning stored_at − publish time per alarm; sorted, or in the order the alarms were sent."""
     from sqlalchemy import select
 
     from cityloop.core.db import session_scope
@@ -141,7 +146,10 @@ def _latencies(url: str, sent: dict[str, float]) -> list[float]:
         rows = s.execute(
             select(Sensor.code, TwinWarning.stored_at).join(TwinWarning, TwinWarning.sensor_id == Sensor.id)
         )
-        return sorted(stored.timestamp() - sent[code] for code, stored in rows if code in sent)
+        found = {code: stored.timestamp() - sent[code] for code, stored in rows if code in sent}
+    if ordered:
+        return sorted(found.values())
+    return [found[code] for code in sorted(found)]
 
 
 def http_run(url: str, args: argparse.Namespace) -> dict[str, float]:
@@ -259,7 +267,8 @@ def _print_mqtt(dialect: str, args: argparse.Namespace, m: dict[str, float]) -> 
         f"({m['publish_rate']:.0f}/s), "
         f"stored {m['stored_readings']}, end-to-end {m['end_to_end_rate']:.0f} readings/s, "
         f"lost {m['lost']}; warning latency p50 {m['latency_p50_s']:.3f} s "
-        f"p99 {m['latency_p99_s']:.3f} s over {m['warnings']} warnings; "
+        f"p99 {m['latency_p99_s']:.3f} s max {m['latency_max_s']:.3f} s over {m['warnings']} warnings "
+        f"(worst: {m['worst']}); "
         f"ingester CPU {m['ingest_cpu_s']:.1f} s = "
         f"{m['stored_readings'] / m['ingest_cpu_s']:.0f} readings per CPU-second",
         flush=True,

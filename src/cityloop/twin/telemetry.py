@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.config import get_settings
@@ -292,6 +292,30 @@ class Ingestor:
             evaluate(info.rules, info.state, ts, value)
         info.primed = True
 
+    def _prime_all(self, session: Session, unprimed: list[tuple[SensorInfo, datetime]]) -> None:
+        """Prime many sensors; on PostgreSQL the ones that need only their last reading in one
+        LATERAL query (a restarted ingester meets hundreds of sensors in its first batch, and one
+        query each delayed that batch's warnings by seconds)."""
+        if len(unprimed) > 1 and is_postgresql(session):
+            simple = [(i, b) for i, b in unprimed if "accumulation" not in i.rules]
+            last = session.execute(
+                text(
+                    "SELECT b.sid, r.ts, r.value FROM unnest(CAST(:sids AS bigint[]), "
+                    "CAST(:befores AS timestamptz[])) AS b(sid, before) CROSS JOIN LATERAL "
+                    "(SELECT ts, value FROM twin_readings WHERE sensor_id = b.sid AND ts < b.before "
+                    "ORDER BY ts DESC LIMIT 1) AS r"
+                ),
+                {"sids": [i.sensor.id for i, _ in simple], "befores": [b for _, b in simple]},
+            ).all()
+            found = {sid: (ts, value) for sid, ts, value in last}
+            for info, _ in simple:
+                if info.sensor.id in found:
+                    evaluate(info.rules, info.state, *found[info.sensor.id])
+                info.primed = True
+        for info, before in unprimed:
+            if not info.primed:
+                self._prime(session, info, before)
+
     def ingest(
         self, session: Session, items: list[Incoming | Rejected], *, channel: str, scope_path: str = "/"
     ) -> IngestResult:
@@ -308,6 +332,7 @@ class Ingestor:
         self._load(session, set(by_code))
         by_sensor: dict[str, list[Incoming]] = {}
         rows: list[tuple[int, datetime, float]] = []
+        unprimed: list[tuple[SensorInfo, datetime]] = []
         for code, readings in by_code.items():
             info = self.sensors.get(code)
             if info is None or not info.unit_path.startswith(scope_path):
@@ -318,9 +343,10 @@ class Ingestor:
                 continue
             by_sensor[code] = readings
             if not info.primed:
-                self._prime(session, info, min(r.ts for r in readings))
+                unprimed.append((info, min(r.ts for r in readings)))
             sid = info.sensor.id
             rows.extend([(sid, r.ts, r.value) for r in readings])
+        self._prime_all(session, unprimed)
         result.stored = store_readings(session, rows)
         result.duplicates = len(rows) - result.stored
         dead_letter(session, channel=channel, rejected=rejected)
