@@ -333,10 +333,12 @@ def broker_restart(
     quiet_s: float = 60.0,
     extra: list[str] | None = None,
     log_dir: Path | None = None,
+    keep_ingester: bool = False,
 ) -> Count:
     """Half the messages are published (the ingester killed after the first quarter, so most wait
-    in the broker), the broker crashes (SIGKILL, or stops with ``hard=False``) and restarts, the
-    ingester comes back and the device reconnects and sends the rest; count."""
+    in the broker; or, with ``keep_ingester``, left running), the broker crashes (SIGKILL, or stops
+    with ``hard=False``) and restarts, the ingester comes back (or reconnects by itself) and the
+    device reconnects and sends the rest; count."""
     group = Ingesters(url, broker_proc.url, 1, extra or [], log_dir)
     first = Publisher(broker_proc.device_url)
     half = messages // 2
@@ -345,14 +347,18 @@ def broker_restart(
         wait_subscribed(url, first)
         first.send(0, half // 2, per_message)
         wait_until(lambda: stored(url) > 0, timeout=120)
-        group.signal(0, signal.SIGKILL)
+        if not keep_ingester:
+            group.signal(0, signal.SIGKILL)
         first.send(half // 2, half - half // 2, per_message)  # acknowledged, queued, not consumed
     finally:
         first.close()
     broker_proc.restart(hard=hard)
     second = Publisher(broker_proc.device_url, client_id="cityloop-test-gateway-2")
     try:
-        group.start(0)
+        if keep_ingester:
+            assert group.alive(0), "the ingester died with the broker"  # it reconnects by itself
+        else:
+            group.start(0)
         second.send(half, messages - half, per_message)
         second.acked_messages = first.acked_messages + second.acked_messages
         second.acked += first.acked

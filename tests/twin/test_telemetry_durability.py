@@ -66,6 +66,13 @@ def test_broker_crash_with_a_backlog(live_db: str, rabbit: Rabbit) -> None:
     _assert_all_stored(c, 5000)
 
 
+def test_broker_crash_under_a_running_ingester(live_db: str, rabbit: Rabbit) -> None:
+    """The ingester stays up through the crash, reconnects by itself, and what it had stored but
+    not acknowledged comes again and is stored once."""
+    c = dur.broker_restart(live_db, rabbit, messages=600, per_message=5, hard=True, keep_ingester=True)
+    _assert_all_stored(c, 3000)
+
+
 POISON = [
     ("cityloop/telemetry/DUR-1", b"{not json", "malformed JSON"),
     (

@@ -74,7 +74,7 @@ class AmqpSource:
             declare(self.channel, self.queue)
             self.channel.basic_qos(prefetch_count=self.prefetch)
             self.channel.basic_consume(self.queue, self._on_message, auto_ack=False)
-        except pika.exceptions.AMQPError as exc:
+        except (pika.exceptions.AMQPError, OSError) as exc:  # refused, unreachable, closed by the broker
             self.close()
             raise SourceLost(f"{type(exc).__name__}: {exc}") from exc
 
