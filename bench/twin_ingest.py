@@ -216,6 +216,9 @@ def http_run(url: str, args: argparse.Namespace) -> dict[str, float]:
                 r.raise_for_status()
                 with lock:
                     stored[0] += r.json()["stored"]
+                    answer = {k: v for k, v in r.json().items() if k != "warnings"}
+                    if answer["stored"] != answer["received"]:
+                        print("  batch not fully stored:", answer)
 
     cpu0 = common.cpu_seconds(server.pid)
     # the first batch alone: it primes 500 sensors' rule state (and, values being constant, opens

@@ -152,3 +152,58 @@ def test_http_batch_answers_poison_without_a_server_error(
         assert r.json()["dead_lettered"] == 1 and r.json()["stored"] == 0
     else:
         assert r.json()["error"]["code"] == "invalid_json"
+
+
+def test_concurrent_http_batches_are_all_stored(live_db: str) -> None:
+    """Batches are parsed and stored in worker threads; two clients at once against ``cityloop
+    serve`` (on SQLite the sign-in check's transaction held the write lock while waiting for the
+    ingest lock that the other batch held, waiting for the write lock: 500 after the busy timeout)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    from cityloop.core.audit import Actor
+    from cityloop.org import service as org
+    from tests.conftest import ROOT
+    from tests.twin.brokers import free_port, wait_port
+
+    dur.add_sensors(live_db)
+    with session_scope(live_db) as s:
+        token = org.create_token(s, actor=Actor("t"), user=org.get_user(s, username="operator"), name="gw")
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+    answers: list[tuple[int, int]] = []
+    port = free_port()
+    env = {**os.environ, "CITYLOOP_DATABASE_URL": live_db, "PYTHONPATH": str(ROOT / "src")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cityloop", "serve", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def body(b: int) -> bytes:
+        stamps = [(T0 + timedelta(seconds=b * 3000 + i)).isoformat() for i in range(3000)]
+        readings = [{"sensor": dur.SENSORS[i % 10], "ts": ts, "value": 40.0} for i, ts in enumerate(stamps)]
+        return json.dumps(readings).encode()
+
+    def post(first: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as http:
+            for b in range(first, 12, 2):
+                r = http.post("/api/v1/telemetry", content=body(b))
+                answers.append((r.status_code, r.json().get("stored", -1) if r.status_code == 200 else -1))
+
+    try:
+        wait_port(port, 60, "cityloop serve", server)
+        time.sleep(0.5)
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert sorted(answers) == [(200, 3000)] * 12
+    assert counts(live_db) == (36000, [])

@@ -271,6 +271,10 @@ def _ingest_body(body: bytes, db: Session, principal: Principal) -> TelemetryRes
     if not isinstance(doc, list | dict):
         raise ValidationFailed("twin.error.telemetry_body")
     items = parse_http(doc)
+    # End the transaction the sign-in check opened before queuing for _INGEST_LOCK: a batch never
+    # holds a database lock (SQLite's one writer) while it waits for another batch. Lock order: ours,
+    # then the database's.
+    db.rollback()
     with _INGEST_LOCK:
         try:
             result = _INGESTOR.ingest(db, items, channel="http", scope_path=principal.scope_path)
