@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
+from cityloop.core import headers
 from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
 from cityloop.web.pages import LoginRequired, login_redirect
 
@@ -26,6 +27,10 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
         dependencies=[Depends(csrf_guard)],
+        # FastAPI's /docs and /redoc pull their scripts from a CDN and start them inline: refused by the
+        # CSP. /docs is web.pages' own page, served from static/vendor (decision 0014).
+        docs_url=None,
+        redoc_url=None,
         lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)
@@ -90,7 +95,7 @@ def create_app() -> FastAPI:
         session_cookie="cityloop_session",
         max_age=settings.session_max_age_seconds,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=settings.cookie_secure == "true",  # "auto": headers.SecurityHeaders adds Secure on HTTPS
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
     app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
@@ -98,6 +103,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
+    headers.install(app, settings)  # CSP and the other security headers around everything (decision 0014)
     return app
 
 
