@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
     # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults).
     twin_rules_file: Path | None = None
-    # Telemetry broker (decision 0014): devices publish MQTT to RabbitMQ's MQTT listener
+    # Telemetry broker (decision 0015): devices publish MQTT to RabbitMQ's MQTT listener
     # (`mqtt_broker`, what `twin simulate --via mqtt` publishes to); ingesters consume the durable
     # queue `telemetry_queue` over AMQP (`telemetry_broker`). An mqtt:// telemetry_broker makes the
     # ingester subscribe over plain MQTT instead.

@@ -2,7 +2,7 @@
 Mosquitto with the "nothing lost" configuration (persistence, no queue limits; tests/twin/brokers.py):
 an ingester SIGKILLed mid-stream and kept down for a backlog of more than 1,500 messages, then
 SIGTERMed while draining, stores every acknowledged reading once. (A Mosquitto *crash* loses what
-it acknowledged since its last autosave — decision 0014 — which is why RabbitMQ is the default.)"""
+it acknowledged since its last autosave — decision 0015 — which is why RabbitMQ is the default.)"""
 
 from __future__ import annotations
 

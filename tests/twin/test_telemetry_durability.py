@@ -1,6 +1,6 @@
 """Every reading counted across ingester kills and a broker crash, on the production set-up: devices
 publish MQTT QoS 1 to RabbitMQ's MQTT plugin, ``cityloop twin ingest-mqtt`` consumes the durable
-queue over AMQP (decision 0014). The broker is a private RabbitMQ node started here
+queue over AMQP (decision 0015). The broker is a private RabbitMQ node started here
 (tests/twin/brokers.py), one per test process, so killing it touches nothing else.
 
 Gateways send batches, so a message carries a few readings; the backlog after the first kill is

@@ -11,7 +11,7 @@ connection, so they exist as soon as one ingester has started once — before th
 what devices publish (nothing is bound): start an ingester (or ``--setup-only``) before the devices.
 
 Measured against Debian's Mosquitto and NATS in ``bench/telemetry_durability.py``; the figures and
-the reasons are in docs/decisions/0014-telemetry-broker.md.
+the reasons are in docs/decisions/0015-telemetry-broker.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ keeps a persistent session's queue whole.
 MQTT v5, QoS 1, ``clean_start=False`` with a session expiry (the broker keeps what arrives while
 the ingester is away), manual acknowledgement after commit, optionally a shared subscription
 ``$share/cityloop/cityloop/telemetry/+`` for several ingesters. Measured on Debian's Mosquitto
-2.0.11 this loses readings after an ingester restart (decision 0014); the default broker is the
+2.0.11 this loses readings after an ingester restart (decision 0015); the default broker is the
 RabbitMQ queue (:mod:`cityloop.twin.ingest.amqp`).
 """
 
