@@ -105,40 +105,69 @@ def sensor_add(
 @twin_app.command("ingest-mqtt")
 @cli_errors
 def ingest_mqtt(
-    broker: str = typer.Option(None, "--broker", help="mqtt://HOST:PORT (default: settings.mqtt_broker)"),
-    client_id: str = typer.Option(
-        None, "--client-id", help="stable per ingester: it names the persistent session"
+    broker: str = typer.Option(
+        None,
+        "--broker",
+        help="amqp://USER:PASS@HOST:PORT/VHOST (RabbitMQ queue fed by its MQTT plugin, the default) "
+        "or mqtt://HOST:PORT (plain subscription); default: settings.telemetry_broker",
     ),
-    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most", parser=COUNT),
+    queue: str = typer.Option(
+        None, "--queue", help="amqp: the durable queue (default: settings.telemetry_queue)"
+    ),
+    client_id: str = typer.Option(
+        None, "--client-id", help="mqtt: stable per ingester, it names the persistent session"
+    ),
+    batch: int = typer.Option(5000, "--batch", min=1, help="readings per transaction at most", parser=COUNT),
+    prefetch: int = typer.Option(
+        2000, "--prefetch", min=1, help="amqp: unacknowledged messages held at once"
+    ),
     seconds: float = typer.Option(
         None, "--seconds", help="stop after this long (tests, benchmarks)", parser=FINITE
     ),
-    share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
+    share: bool = typer.Option(
+        True, "--share/--no-share", help="mqtt: shared subscription (several ingesters)"
+    ),
     receive_maximum: int = typer.Option(
-        1000, "--receive-maximum", min=1, help="unacknowledged messages the broker may send at once"
+        1000, "--receive-maximum", min=1, help="mqtt: unacknowledged messages the broker may send at once"
+    ),
+    mqtt_version: str = typer.Option("5", "--mqtt-version", help="mqtt: 5 or 3.1.1"),
+    setup_only: bool = typer.Option(
+        False, "--setup-only", help="amqp: declare the queue and its binding, then exit"
     ),
 ) -> None:
-    """Subscribe to cityloop/telemetry/+ (shared, QoS 1) and store readings until stopped."""
+    """Store telemetry from the broker until stopped; each message is acknowledged after commit."""
     from cityloop.config import get_settings
-    from cityloop.twin.ingest_mqtt import MqttIngester, run_until_signalled
+    from cityloop.twin.ingest import Ingester, open_source, run_until_signalled
 
+    settings = get_settings()
+    url = broker or settings.telemetry_broker
+    queue_name = queue or settings.telemetry_queue
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     try:
-        ingester = MqttIngester(
-            broker or get_settings().mqtt_broker,
-            client_id=client_id or f"cityloop-ingest-{socket.gethostname()}",
-            batch_readings=batch,
-            shared=share,
-            receive_maximum=receive_maximum,
-        )
+        source = open_source(
+            url, client_id=client_id or f"cityloop-ingest-{socket.gethostname()}", queue=queue_name,
+            shared=share, receive_maximum=receive_maximum, prefetch=prefetch, mqtt_version=mqtt_version,
+        )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if setup_only:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise fail("--setup-only needs an amqp:// broker")
+        from cityloop.twin.ingest.amqp import setup
+
+        try:
+            setup(url, queue_name)
+        except Exception as exc:  # one clear line for any connection failure
+            raise fail(
+                f"cannot declare {queue_name} on {source.description}: {type(exc).__name__} {exc}"
+            ) from None
+        console.print(f"queue {queue_name} bound to amq.topic cityloop.telemetry.# on {source.description}")
+        return
+    ingester = Ingester(source, batch_readings=batch)
     gc.freeze()  # the start-up heap is never garbage: keep it out of the collector's way (see MEASURED)
     stats = run_until_signalled(ingester, max_seconds=seconds)
-    console.print(
-        f"messages {stats.messages}, readings {stats.readings}, stored {stats.stored}, "
-        f"dead-lettered {stats.dead}, failed batches retried {stats.failures}"
-    )
+    console.print(stats.line())
 
 
 @twin_app.command("impact")

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.config import get_settings
@@ -103,7 +103,7 @@ def _item(sensor: str, obj: Any, topic: str | None) -> Incoming | Rejected:
         if not isinstance(obj, dict):
             raise ValueError("a reading must be an object with ts and value")
         return Incoming(sensor, parse_ts(obj.get("ts")), parse_value(obj.get("value")))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a ts at the end of the calendar
         return Rejected(str(exc), json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT], topic)
 
 
@@ -211,15 +211,28 @@ def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) ->
 
 
 def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int:
-    """COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING:
-    COPY takes text in bulk, where binding arrays of timestamps costs Python time per element."""
+    """COPY straight into the table under a savepoint (new readings, the usual case: one pass); if
+    any (sensor, ts) is already there — a redelivery, a gateway's retry — roll back to the savepoint
+    and COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO
+    NOTHING. COPY takes text in bulk, where binding arrays of timestamps costs Python time."""
+    import psycopg.errors
+
     raw = conn.connection.dbapi_connection
+    text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
     with raw.cursor() as cur:
+        cur.execute("SAVEPOINT twin_readings_copy")
+        try:
+            with cur.copy("COPY twin_readings (sensor_id, ts, value) FROM STDIN") as copy:
+                copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT twin_readings_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT twin_readings_copy")
+            return len(rows)
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS twin_readings_in "
             "(sensor_id integer, ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
         )
-        text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
         with cur.copy("COPY twin_readings_in (sensor_id, ts, value) FROM STDIN") as copy:
             copy.write(text)
         cur.execute(
@@ -227,7 +240,7 @@ def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int
             "FROM twin_readings_in ON CONFLICT (sensor_id, ts) DO NOTHING"
         )
         stored = cur.rowcount
-        cur.execute("DELETE FROM twin_readings_in")
+        cur.execute("TRUNCATE twin_readings_in")  # a second batch in this transaction starts empty
     return int(stored)
 
 
@@ -240,9 +253,9 @@ def dead_letter(session: Session, *, channel: str, rejected: list[Rejected]) -> 
                 {
                     "received_at": at,
                     "channel": channel,
-                    "topic": escape_controls(r.topic) if r.topic else r.topic,
+                    "topic": escape_controls(r.topic[:300]) if r.topic else r.topic,
                     "payload": escape_controls(r.payload),
-                    "reason": escape_controls(r.reason),
+                    "reason": escape_controls(r.reason[:300]),
                 }
                 for r in rejected
             ],
@@ -286,7 +299,9 @@ class Ingestor:
 
     def _load(self, session: Session, codes: set[str]) -> None:
         clock = time.monotonic()
-        wanted = [c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock]
+        wanted = [
+            c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock and "\x00" not in c
+        ]  # a NUL cannot be in a code (PostgreSQL refuses it in a query): such a sensor is unknown
         if not wanted:
             return
         rules_file = get_settings().twin_rules_file
@@ -320,6 +335,30 @@ class Ingestor:
             evaluate(info.rules, info.state, ts, value)
         info.primed = True
 
+    def _prime_all(self, session: Session, unprimed: list[tuple[SensorInfo, datetime]]) -> None:
+        """Prime many sensors; on PostgreSQL the ones that need only their last reading in one
+        LATERAL query (a restarted ingester meets hundreds of sensors in its first batch, and one
+        query each delayed that batch's warnings by seconds)."""
+        if len(unprimed) > 1 and is_postgresql(session):
+            simple = [(i, b) for i, b in unprimed if "accumulation" not in i.rules]
+            last = session.execute(
+                text(
+                    "SELECT b.sid, r.ts, r.value FROM unnest(CAST(:sids AS bigint[]), "
+                    "CAST(:befores AS timestamptz[])) AS b(sid, before) CROSS JOIN LATERAL "
+                    "(SELECT ts, value FROM twin_readings WHERE sensor_id = b.sid AND ts < b.before "
+                    "ORDER BY ts DESC LIMIT 1) AS r"
+                ),
+                {"sids": [i.sensor.id for i, _ in simple], "befores": [b for _, b in simple]},
+            ).all()
+            found = {sid: (ts, value) for sid, ts, value in last}
+            for info, _ in simple:
+                if info.sensor.id in found:
+                    evaluate(info.rules, info.state, *found[info.sensor.id])
+                info.primed = True
+        for info, before in unprimed:
+            if not info.primed:
+                self._prime(session, info, before)
+
     def ingest(
         self, session: Session, items: list[Incoming | Rejected], *, channel: str, scope_path: str = "/"
     ) -> IngestResult:
@@ -338,6 +377,7 @@ class Ingestor:
         ranges = plausible_ranges(str(ranges_file) if ranges_file else None)
         by_sensor: dict[str, list[Incoming]] = {}
         rows: list[tuple[int, datetime, float]] = []
+        unprimed: list[tuple[SensorInfo, datetime]] = []
         for code, readings in by_code.items():
             info = self.sensors.get(code)
             if info is None or not info.unit_path.startswith(scope_path):
@@ -353,9 +393,10 @@ class Ingestor:
                     continue
             by_sensor[code] = readings
             if not info.primed:
-                self._prime(session, info, min(r.ts for r in readings))
+                unprimed.append((info, min(r.ts for r in readings)))
             sid = info.sensor.id
             rows.extend([(sid, r.ts, r.value) for r in readings])
+        self._prime_all(session, unprimed)
         result.stored = store_readings(session, rows)
         result.duplicates = len(rows) - result.stored
         dead_letter(session, channel=channel, rejected=rejected)
