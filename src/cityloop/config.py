@@ -59,9 +59,18 @@ class Settings(BaseSettings):
     token_default_days: int = 90
     # Where the worker sleeps between scans.
     worker_interval_seconds: float = 5.0
-    # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults) and the MQTT broker.
+    # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults).
     twin_rules_file: Path | None = None
-    mqtt_broker: str = "mqtt://127.0.0.1:1883"
+    # Physical plausibility range per sensor kind (CSV; empty = the shipped defaults): a reading outside
+    # its kind's range is dead-lettered with the reason and never judged by the warning rules.
+    twin_ranges_file: Path | None = None
+    # Telemetry broker (decision 0018): devices publish MQTT to RabbitMQ's MQTT listener
+    # (`mqtt_broker`, what `twin simulate --via mqtt` publishes to); ingesters consume the durable
+    # queue `telemetry_queue` over AMQP (`telemetry_broker`). An mqtt:// telemetry_broker makes the
+    # ingester subscribe over plain MQTT instead.
+    mqtt_broker: str = "mqtt://127.0.0.1:1884"
+    telemetry_broker: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    telemetry_queue: str = "cityloop.telemetry"
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"
     # Case intelligence: a suggested category at least this confident is pre-filled for the dispatcher;

@@ -19,6 +19,7 @@ from cityloop.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Va
 from cityloop.core.geo import GeometryError, parse_area, to_geojson
 from cityloop.core.permissions import DISTRICT_WIDE, Principal, Role
 from cityloop.core.security import hash_password, new_api_token, token_digest, verify_password
+from cityloop.core.validation import parse_id
 from cityloop.org import sessions, throttle
 from cityloop.org.models import AREA_KINDS, ApiToken, Person, Unit, UnitKind, User
 
@@ -190,8 +191,9 @@ def list_units(
 def get_unit_in_scope(session: Session, *, principal: Principal, ref: str) -> Unit:
     """A unit by id or code, as seen by ``principal``: out of scope is indistinguishable from absent."""
     unit = None
-    if ref.isdigit():
-        unit = session.get(Unit, int(ref))
+    unit_id = parse_id(ref)
+    if unit_id is not None:
+        unit = session.get(Unit, unit_id)
     if unit is None:
         unit = session.execute(select(Unit).where(Unit.code == ref)).scalar_one_or_none()
     if unit is None or not principal.sees_path(unit.path):
@@ -377,7 +379,8 @@ def principal_for(user: User) -> Principal:
 def authenticate(session: Session, *, username: str, password: str, address: str | None) -> User:
     """Check a password, throttled (org/throttle.py): the attempt is claimed and committed first, then
     the password is checked outside any transaction. Raises ``TooManyAttempts`` (429, with when to try
-    again), ``Unauthorized`` (wrong name or password, or a disabled account) or ``AccountLocked``.
+    again), ``Unauthorized`` (wrong name or password, or a disabled account) or ``Forbidden``
+    (``account_locked``: an administrator's lock, told only to whoever gave the right password).
 
     Commits ``session``: call it at the start of a unit of work. On success the caller records the
     sign-in (``last_login_at`` and the throttle's reset are flushed) and commits."""
@@ -391,15 +394,11 @@ def authenticate(session: Session, *, username: str, password: str, address: str
         raise Unauthorized("error.login_failed")
     current = now()
     if user.locked_until is not None and user.locked_until > current:
-        raise AccountLocked("error.account_locked", time=_shown(user.locked_until))
+        raise Forbidden("error.account_locked", error_code="account_locked", time=_shown(user.locked_until))
     throttle.succeeded(session, username=username, address=address)
     user.last_login_at = current
     session.flush()
     return user
-
-
-class AccountLocked(Forbidden):
-    code = "account_locked"
 
 
 def _shown(moment: datetime) -> str:
