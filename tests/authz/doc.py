@@ -25,7 +25,7 @@ Generated from `tests/authz/table.py` by `.venv/bin/python -m tests.authz.doc`; 
 Refusals: not signed in → 401 (API) or a redirect to /login (pages); signed in but not allowed → 403
 (404 where the caller cannot see the record either); out of scope → 403 or 404 (404: as if absent) with
 nothing of the record in the answer. A list holds no out-of-scope row. Why the table lives in tests/ and
-not in the code: [decision 0014](decisions/0014-authorization-matrix.md).
+not in the code: [decision 0017](decisions/0017-authorization-matrix.md).
 """
 
 
