@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.authz.scopes import ANON
 from tests.authz.world import PASSWORD, World
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+
 from tests.authz.world import HJP, YJP, Rec, World, png
 
 

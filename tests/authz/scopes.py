@@ -54,6 +54,9 @@ class Account:
     unit_path: str = ""
     unit_code: str = ""
     note: str = ""
+    # A department whose subtree holds the lead unit or the task force (tf-shq) of the 15-minute-circle
+    # action: worked out from the programme's data when the world is built.
+    leads_15min: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -132,8 +135,7 @@ def _notice_read(a: Account, f: dict[str, Any]) -> bool:
 
 
 def _lead_department(a: Account) -> bool:
-    """A department account whose subtree holds the lead unit or task force of the 15-minute action."""
-    return a.role == "department" and a.unit_code in ("dept-mzj", "tf-shq")
+    return a.role == "department" and a.leads_15min
 
 
 LEAD_15MIN = Who(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+
 from tests.authz.world import Rec, World
 
 Body = Callable[[World, "Rec | None", Any], dict[str, Any]]

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tests.authz import requests as specs
+
+from tests.authz import writes as specs
 from tests.authz.calls import STATS, Answer, allowed, call, callers, denial, describe, first_seen, sees
 from tests.authz.doc import TARGET, render
 from tests.authz.table import ROWS, R
@@ -63,7 +64,7 @@ def test_every_route_has_a_rule_and_every_rule_a_route() -> None:
     ids = [r.id for r in ROWS]
     assert len(ids) == len(set(ids)), "two rows with the same id: give the variants names"
     for r in WRITES:
-        assert r.id in specs.SPECS, f"no request for {r.id}: add one to tests/authz/requests.py"
+        assert r.id in specs.SPECS, f"no request for {r.id}: add one to tests/authz/writes.py"
 
 
 def test_the_document_is_current() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
 from tests.authz.scopes import ANON, Account
 
 PASSWORD = "cityloop-demo"
@@ -150,16 +151,33 @@ class World:
                 person=person,
             )
         notes = {u: n for u, _, _, n in EXTRA_ACCOUNTS}
+        shq = self._shq_paths()
         for username in DEMO_ACCOUNTS + [u for u, *_ in EXTRA_ACCOUNTS]:
             user = org.get_user(self.db, username=username)
+            path = user.unit.path
             self.accounts[username] = Account(
-                username, user.role, user.id, user.unit.path, user.unit.code, notes.get(username, "")
+                username,
+                user.role,
+                user.id,
+                path,
+                user.unit.code,
+                notes.get(username, ""),
+                leads_15min=any(p.startswith(path) for p in shq),
             )
             token = org.create_token(self.db, actor=Actor("authz"), user=user, name="authz matrix")
             self.tokens[username] = {"Authorization": f"Bearer {token}"}
         self.accounts[ANON] = Account(ANON, ANON)
         self.tokens[ANON] = {}
         self.db.commit()
+
+    def _shq_paths(self) -> list[str]:
+        """The lead unit and task force of the 15-minute-circle action (its task force is ``tf-shq``)."""
+        from cityloop.programme.models import Action
+
+        tf = self.unit("tf-shq")
+        action = self.db.execute(select(Action).where(Action.taskforce_unit_id == tf.id)).scalars().first()
+        assert action is not None
+        return [u.path for u in (action.lead_unit, action.taskforce_unit) if u is not None]
 
     def _org(self) -> None:
         from cityloop.org.models import Person, User

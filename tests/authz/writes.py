@@ -1,5 +1,5 @@
 """The request each write row is tried with (see tests/authz/specs.py): organisation, cases, insight;
-the programme's and the places' in requests_work.py. ``SPECS`` is every row's, by row id."""
+the programme's and the places' in writes_work.py. ``SPECS`` is every row's, by row id."""
 
 from __future__ import annotations
 
@@ -224,6 +224,6 @@ INSIGHT = {
 }
 
 
-from tests.authz.requests_work import LIVABILITY, PROGRAMME, RESOURCES, TWIN  # noqa: E402
+from tests.authz.writes_work import LIVABILITY, PROGRAMME, RESOURCES, TWIN  # noqa: E402
 
 SPECS: dict[str, Spec] = {**ORG, **CASES, **PROGRAMME, **TWIN, **LIVABILITY, **RESOURCES, **INSIGHT}

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+
 from tests.authz.specs import (
     PAST,
     Spec,
