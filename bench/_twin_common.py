@@ -1,5 +1,5 @@
 """Shared set-up for the twin benchmarks: a fresh database (SQLite file or PostgreSQL), a private
-Mosquitto, an operator unit and sensors. Not a benchmark itself (leading underscore)."""
+broker, an operator unit and sensors. Not a benchmark itself (leading underscore)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("CITYLOOP_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -84,35 +84,14 @@ def sensors(url: str, codes: list[str], kind: str = "pressure") -> None:
         )  # fmt: skip
 
 
-class Mosquitto:
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="cityloop-bench-mqtt-"))
-        self.port = free_port()
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.folder}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-            + os.environ.get("CITYLOOP_BENCH_MQTT_INFLIGHT", "max_inflight_messages 0\n")
-            + ("user root\n" if os.geteuid() == 0 else "")
-            + os.environ.get("CITYLOOP_BENCH_MQTT_LOG", "").replace("{folder}", str(self.folder))
-        )
-        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+def broker(name: str) -> Any:
+    """A private broker started for a benchmark (tests/twin/brokers.py): ``rabbitmq`` or ``mosquitto``."""
+    sys.path.insert(0, str(ROOT))
+    from tests.twin import brokers
 
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+    made = brokers.Rabbit() if name == "rabbitmq" else brokers.Mosquitto()
+    made.start()
+    return made
 
 
 def cityloop(*args: str, url: str, log: str | None = None) -> subprocess.Popen[bytes]:

@@ -20,6 +20,9 @@ FILES = {
     "leaflet/dist/images": "leaflet/images",
     "htmx.org/dist/htmx.min.js": "htmx/htmx.min.js",
     "echarts/dist/echarts.min.js": "echarts/echarts.min.js",
+    # /docs: the API explorer served from here, started by static/js/apidocs.js (no CDN, no inline script).
+    "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
 }
 
 

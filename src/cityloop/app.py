@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -13,7 +14,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cityloop import __version__
 from cityloop.config import get_settings
-from cityloop.core.http import BodySizeLimit, SQLiteWriteGate, csrf_guard, install_error_handlers
+from cityloop.core import headers
+from cityloop.core.http import (
+    BodySizeLimit,
+    SQLiteWriteGate,
+    csrf_guard,
+    form_text_guard,
+    install_error_handlers,
+)
+from cityloop.core.jsonlimits import InputGuard
 from cityloop.web.pages import LoginRequired, login_redirect
 
 log = logging.getLogger("cityloop")
@@ -25,10 +34,15 @@ def create_app() -> FastAPI:
         title="cityloop",
         version=__version__,
         description="Closed-loop urban governance platform (城市现代化治理闭环平台). API under /api/v1/.",
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(csrf_guard), Depends(form_text_guard)],
+        # FastAPI's /docs and /redoc pull their scripts from a CDN and start them inline: refused by the
+        # CSP. /docs is web.pages' own page, served from static/vendor (decision 0014).
+        docs_url=None,
+        redoc_url=None,
         lifespan=_warm_caches_at_start if settings.warm_caches else None,
     )
     install_error_handlers(app)
+    _word_bounds_in_openapi(app)
     app.add_exception_handler(LoginRequired, login_redirect)
 
     from cityloop import bridges
@@ -38,7 +52,7 @@ def create_app() -> FastAPI:
     from cityloop.cases import api as cases_api
     from cityloop.cases import api_indicators as cases_indicators_api
     from cityloop.cases import api_map as cases_map_api
-    from cityloop.cases import open311
+    from cityloop.cases import open311, open311_io
     from cityloop.cases import web as cases_web
     from cityloop.cases import web_indicators as cases_indicators_web
     from cityloop.insight import api as insight_api
@@ -90,15 +104,31 @@ def create_app() -> FastAPI:
         session_cookie="cityloop_session",
         max_age=settings.session_max_age_seconds,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=settings.cookie_secure == "true",  # "auto": headers.SecurityHeaders adds Secure on HTTPS
     )
     # Case intake has a lane of its own: its reports are written in groups (cases.groupcommit).
     app.add_middleware(SQLiteWriteGate, lanes={"POST /api/v1/cases": 32})
+    # Raw-byte checks (control characters, JSON depth and number length) before any route parses.
+    app.add_middleware(InputGuard, shapes={"/open311/": open311_io.guard_refusal})
     # Outermost, so an oversized body is refused before anything else reads it.
     app.add_middleware(
         BodySizeLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
+    headers.install(app, settings)  # CSP and the other security headers around everything (decision 0014)
     return app
+
+
+def _word_bounds_in_openapi(app: FastAPI) -> None:
+    from cityloop.core.validation import openapi_bounds
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_bounds(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @asynccontextmanager

@@ -76,6 +76,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
         workers=workers,
         reload=reload,
         log_level="info",
+        # Behind a reverse proxy: the scheme (for Secure cookies) and the client address come from its
+        # X-Forwarded-Proto/-For, believed only from CITYLOOP_FORWARDED_ALLOW_IPS.
+        proxy_headers=True,
+        forwarded_allow_ips=get_settings().forwarded_allow_ips,
     )
 
 

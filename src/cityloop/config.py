@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -31,12 +33,25 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     session_max_age_seconds: int = 12 * 3600
-    cookie_secure: bool = False
+    # Cookies marked Secure: "auto" when the request came over HTTPS (behind a proxy: see
+    # forwarded_allow_ips), "true" always, "false" never (docs/operations/https.md).
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
+    # `cityloop serve` believes X-Forwarded-Proto/-For only from these addresses (comma-separated, "*" any).
+    forwarded_allow_ips: str = "127.0.0.1"
     # Where the worker sleeps between scans.
     worker_interval_seconds: float = 5.0
-    # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults) and the MQTT broker.
+    # Digital twin: the warning-rule defaults (CSV; empty = the shipped defaults).
     twin_rules_file: Path | None = None
-    mqtt_broker: str = "mqtt://127.0.0.1:1883"
+    # Physical plausibility range per sensor kind (CSV; empty = the shipped defaults): a reading outside
+    # its kind's range is dead-lettered with the reason and never judged by the warning rules.
+    twin_ranges_file: Path | None = None
+    # Telemetry broker (decision 0018): devices publish MQTT to RabbitMQ's MQTT listener
+    # (`mqtt_broker`, what `twin simulate --via mqtt` publishes to); ingesters consume the durable
+    # queue `telemetry_queue` over AMQP (`telemetry_broker`). An mqtt:// telemetry_broker makes the
+    # ingester subscribe over plain MQTT instead.
+    mqtt_broker: str = "mqtt://127.0.0.1:1884"
+    telemetry_broker: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    telemetry_queue: str = "cityloop.telemetry"
     # Real data sets live beside the repository; code that needs them checks for their presence.
     shared_dir: Path = PROJECT_ROOT.parent / "shared"
     # Case intelligence: a suggested category at least this confident is pre-filled for the dispatcher;
@@ -59,6 +74,17 @@ class Settings(BaseSettings):
     case_escalate_percent: int = 100
     # Enforcement categories go to the squadron whose code is this pattern filled with the street's code.
     case_squadron_code: str = "enf-{street}"
+
+    @field_validator("cookie_secure", mode="before")
+    @classmethod
+    def _cookie_secure_words(cls, value: Any) -> Any:
+        """The usual spellings of a yes/no (the setting was a boolean before "auto")."""
+        words = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return words.get(value.strip().lower(), value.strip().lower())
+        return value
 
 
 @lru_cache

@@ -6,6 +6,7 @@ registration 30 min, dispatch 30 min after registration, handling 4 h after disp
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any
@@ -497,4 +498,5 @@ def test_page_bad_input_is_a_clear_error_and_english_works(client, db, month) ->
     client.get("/lang/en?next=/")
     html = client.get("/cases/indicators?period=week&from=2031-03-10&group_by=street").text
     assert "On-time dispatch" in html and "Cases reported 2031-03-10 to 2031-03-16" in html
-    assert "/api/v1/cases/indicators/trend?period=month&from=2030-04-01&to=2031-03-16" in html
+    chart = json.loads(html.split('id="indicator-data">')[1].split("</script>")[0])  # |tojson: & as \u0026
+    assert chart["trend_url"] == "/api/v1/cases/indicators/trend?period=month&from=2030-04-01&to=2031-03-16"

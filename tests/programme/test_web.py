@@ -161,7 +161,7 @@ def test_weekly_report_is_printable_and_scoped(client, db) -> None:
     db.commit()
     sign_in(client, "street2")
     r = client.get("/programme/reports/weekly?week=2026-W48")
-    assert r.status_code == 200 and "window.print()" in r.text and "2026-11-23" in r.text
+    assert r.status_code == 200 and "data-print" in r.text and "2026-11-23" in r.text  # page.js prints
     sign_in(client, "street")
     r = client.get("/programme/reports/weekly?week=2026-W48")
     assert "WEB-3" not in r.text

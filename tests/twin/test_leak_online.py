@@ -165,3 +165,70 @@ def test_the_network_map_page_highlights_the_candidates_and_shows_the_evidence(
     sign_in(client, "operator-gas")  # another utility: neither the map nor the warning
     assert client.get("/twin/networks/grid").status_code == 404
     assert client.get(f"/twin/warnings/{warning.id}").status_code == 404
+
+
+def test_field_timestamps_jittered_repeated_late_and_missing_keep_the_detector_running(
+    db: Any, scenario: Any, water: Any
+) -> None:
+    """Gateways are not on the 5-minute grid: each reading is stamped up to ±2 minutes off it, some
+    are sent twice (the same or a re-stamped copy), some never arrive, one sensor is silent for
+    40 minutes, and some arrive hours late. The worker runs after every hourly batch and every run
+    moves on (before resampling, the first off-grid reading stopped it for good with "Readings must
+    arrive in time order"); the leak on day two is still found."""
+    import random
+
+    net, data, _ = scenario
+    rng = random.Random(16)
+    start, end = datetime(2020, 1, 1), datetime(2020, 1, 2, 18)
+    silent = ("F-feed", datetime(2020, 1, 1, 14, 0), datetime(2020, 1, 1, 14, 40))
+    ingestor = Ingestor(actor=Actor("test-gateway"))
+    late: list[tuple[datetime, dict[str, Any]]] = []  # (when it finally arrives, reading)
+    counts = {"sent": 0, "duplicates": 0, "dropped": 0, "late": 0}
+    hour: list[dict[str, Any]] = []
+    steps = 0
+    for r in data.readings():
+        if not start <= r.time < end:
+            continue
+        for kind, names in data.layout.kinds().items():
+            for name, value in zip(names, getattr(r, kind), strict=True):
+                code = f"{CODE[kind]}{name}"
+                if not np.isfinite(value) or (code == silent[0] and silent[1] <= r.time < silent[2]):
+                    continue
+                if rng.random() < 0.02:
+                    counts["dropped"] += 1
+                    continue
+                stamp = r.time + timedelta(seconds=rng.uniform(-120, 120))
+                item = {"sensor": code, "ts": stamp.replace(tzinfo=LOCAL).isoformat(), "value": float(value)}
+                if rng.random() < 0.01:
+                    late.append((r.time + timedelta(hours=rng.choice([1, 2, 3])), item))
+                    counts["late"] += 1
+                    continue
+                hour.append(item)
+                if rng.random() < 0.03:  # a gateway retry: the same reading, or re-stamped
+                    again = dict(item)
+                    if rng.random() < 0.5:
+                        again["ts"] = (
+                            (stamp + timedelta(seconds=rng.uniform(1, 20))).replace(tzinfo=LOCAL).isoformat()
+                        )
+                    hour.append(again)
+                    counts["duplicates"] += 1
+        if r.time.minute == 55:
+            due = [item for when, item in late if when <= r.time]
+            late = [(when, item) for when, item in late if when > r.time]
+            rng.shuffle(hour)  # a batch is not in time order either
+            ingestor.ingest(db, parse_http(hour + due), channel="http")
+            counts["sent"] += len(hour) + len(due)
+            hour = []
+            with db.begin_nested():
+                steps += leak_online.run_network(db, water, budget_s=600).steps  # raises on failure
+            state = db.execute(select(LeakState).where(LeakState.network_id == water.id)).scalar_one()
+            cursor = leak_online._LIVE[water.id].cursor or state.cursor
+            behind = r.time.replace(tzinfo=LOCAL) - cursor
+            assert behind <= timedelta(minutes=20), (r.time, cursor)  # it keeps up, step by step
+    assert all(counts.values()), counts
+    assert steps >= (end - start) / timedelta(minutes=5) - 4  # every step taken (the last may wait)
+    [warning] = leak_warnings(db, water)
+    [found] = db.execute(select(LeakDetection).where(LeakDetection.warning_id == warning.id)).scalars()
+    assert net.pipe_distance(found.pipe, LEAK.pipe) <= 300
+    onset = found.onset.astimezone(LOCAL).replace(tzinfo=None)
+    assert abs((onset - LEAK.start).total_seconds()) <= 3 * 3600

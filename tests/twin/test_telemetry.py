@@ -87,6 +87,22 @@ def test_a_new_process_rebuilds_state_from_stored_readings(db, net1) -> None:
     assert len(rate) == 1 and rate[0].level == "orange"
 
 
+def test_a_new_process_rebuilds_many_sensors_states_at_once(db, net1) -> None:
+    """A restarted ingester's first batch names many sensors (on PostgreSQL they are primed in one
+    query): each one's last stored reading, not another's nor a later one, is what it judges from."""
+    for code, node in (("P-22", "22"), ("P-23", "23"), ("P-31", "31")):
+        add_sensor(db, code, "pressure", net1, node)
+    old = [{"sensor": "P-22", "ts": iso(0), "value": 50}, {"sensor": "P-23", "ts": iso(0), "value": 41}]
+    old += [{"sensor": "P-23", "ts": iso(5), "value": 40}]  # after the new batch's first P-23 reading
+    Ingestor(actor=Actor("a")).ingest(db, parse_http(old), channel="http")
+    fresh = Ingestor(actor=Actor("b"))
+    new = [{"sensor": "P-22", "ts": iso(1), "value": 40}, {"sensor": "P-23", "ts": iso(1), "value": 41}]
+    new += [{"sensor": "P-31", "ts": iso(1), "value": 40}]  # no history at all
+    fresh.ingest(db, parse_http(new), channel="http")
+    rate = db.scalars(select(TwinWarning).where(TwinWarning.cause == "rate")).all()
+    assert [w.sensor.code for w in rate] == ["P-22"]  # 50 → 40; P-23 41 → 41; P-31 first reading
+
+
 def test_one_big_batch_catches_a_spike_inside_it_and_a_stuck_sensor(db, net1) -> None:
     add_sensor(db, "P-22", "pressure", net1, "22")
     add_sensor(db, "P-31", "pressure", net1, "31")

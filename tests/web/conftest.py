@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(template_db: str) -> Iterator[str]:
-    url = copy_database(template_db)
+@contextmanager
+def running_server(database_url: str, **env: str) -> Iterator[str]:
+    """``cityloop serve`` on ``database_url`` (extra ``CITYLOOP_…`` settings in ``env``); yields its URL."""
     port = _free_port()
     # PYTHONPATH: the server must run this checkout's code, not whatever cityloop is installed.
-    env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    full_env = {**os.environ, "CITYLOOP_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT / "src"), **env}
+    # The log goes to a file: a pipe nobody reads fills up after a few hundred requests and stalls the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the server runs; closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cityloop", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
+        env=full_env,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -48,10 +52,20 @@ def live_server(template_db: str) -> Iterator[str]:
             time.sleep(0.2)
     else:
         proc.kill()
-        raise RuntimeError("server did not start: " + (proc.stdout.read().decode() if proc.stdout else ""))
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+        log.seek(0)
+        raise RuntimeError("server did not start: " + log.read().decode(errors="replace"))
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(template_db: str) -> Iterator[str]:
+    with running_server(copy_database(template_db)) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +105,13 @@ def sign_in(page: Any, base: str, username: str, password: str = "cityloop-demo"
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+@pytest.fixture(scope="session")
+def planted_server(template_db: str) -> Iterator[tuple[str, Any]]:
+    """A server whose database holds a script payload in every free-text field (tests/web/payloads.py)."""
+    from tests.web.payloads import plant
+
+    url = copy_database(template_db)
+    with running_server(url, CITYLOOP_CASE_STORAGE="memory") as base:
+        yield base, plant(base, url)

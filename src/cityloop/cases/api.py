@@ -54,11 +54,10 @@ from cityloop.core.db import new_session
 from cityloop.core.errors import Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal, current_principal, optional_principal
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Id, Int, Page
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1", tags=["cases"], responses=ERRORS)
 
 
@@ -303,8 +302,8 @@ def list_cases(
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
     q: Annotated[str | None, Query(max_length=200, description="tracking number or words")] = None,
     sort: str = "-reported_at",
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=queue.MAX_PAGE_SIZE)] = 50,
+    page: Page = 1,
+    page_size: Annotated[Int, Query(ge=1, le=queue.MAX_PAGE_SIZE)] = 50,
 ) -> CasePage:
     """The queue: cases the caller may read (citizens: their own), filtered, newest first."""
     principal.require(CASES_READ)
@@ -332,7 +331,7 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
+def get_case(case_id: Id, db: DB, principal: CurrentPrincipal) -> CaseOut:
     principal.require(CASES_READ)
     case = service.get_case(db, principal=principal, case_id=case_id)
     files = attachments.list_attachments(db, case=case)
@@ -340,7 +339,7 @@ def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
 
 
 @router.get("/cases/{case_id}/timeline", response_model=list[EventOut])
-def get_timeline(case_id: int, db: DB, principal: CurrentPrincipal) -> list[EventOut]:
+def get_timeline(case_id: Id, db: DB, principal: CurrentPrincipal) -> list[EventOut]:
     """Every event for staff in scope; the public ones for the citizen who reported the case."""
     principal.require(CASES_READ)
     case = service.get_case(db, principal=principal, case_id=case_id)
@@ -353,7 +352,7 @@ def get_timeline(case_id: int, db: DB, principal: CurrentPrincipal) -> list[Even
 
 
 @router.post("/cases/{case_id}/actions/{action}", response_model=CaseOut)
-def act(case_id: int, action: str, body: ActionIn, db: DB, principal: CurrentPrincipal) -> CaseOut:
+def act(case_id: Id, action: str, body: ActionIn, db: DB, principal: CurrentPrincipal) -> CaseOut:
     """Drive the loop: register, void, dispatch, accept, progress, request/approve/deny extension or
     parking, resume, return, feedback, verify_pass, verify_fail, close, note. Send the version you read."""
     case = service.get_case(db, principal=principal, case_id=case_id, for_update=True)
@@ -366,7 +365,7 @@ def act(case_id: int, action: str, body: ActionIn, db: DB, principal: CurrentPri
 
 @router.post("/cases/{case_id}/attachments", response_model=AttachmentOut, status_code=201)
 async def upload(
-    case_id: int,
+    case_id: Id,
     db: DB,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File()],
@@ -376,7 +375,7 @@ async def upload(
     principal.require(CASES_ATTACH)
     case = service.get_case(db, principal=principal, case_id=case_id)
     if case.state not in OPEN_STATES:
-        raise Conflict("cases.error.not_open", code="transition_refused")
+        raise Conflict("cases.error.not_open", error_code="transition_refused")
     data = await file.read()
     row = attachments.add_attachment(
         db, actor=principal, case=case, data=data, filename=file.filename, purpose=purpose
@@ -387,7 +386,7 @@ async def upload(
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}")
-def download(case_id: int, attachment_id: int, db: DB, principal: CurrentPrincipal) -> Response:
+def download(case_id: Id, attachment_id: Id, db: DB, principal: CurrentPrincipal) -> Response:
     principal.require(CASES_READ)
     case = service.get_case(db, principal=principal, case_id=case_id)
     row = attachments.get_attachment(db, case=case, attachment_id=attachment_id)
@@ -412,7 +411,7 @@ def _quote(name: str) -> str:
 
 
 @router.post("/cases/{case_id}/rating", response_model=RatingOut, status_code=201)
-def rate(case_id: int, body: RatingIn, db: DB, principal: CurrentPrincipal) -> RatingOut:
+def rate(case_id: Id, body: RatingIn, db: DB, principal: CurrentPrincipal) -> RatingOut:
     """满意/基本满意/不满意 for a closed case: by its reporter, or by a dispatcher after a call-back."""
     principal.require(CASES_RATE)
     case = service.get_case(db, principal=principal, case_id=case_id)
@@ -423,7 +422,7 @@ def rate(case_id: int, body: RatingIn, db: DB, principal: CurrentPrincipal) -> R
 
 
 @router.post("/cases/{case_id}/me-too", response_model=SupportOut, status_code=201)
-def me_too(case_id: int, db: DB, principal: CurrentPrincipal) -> SupportOut:
+def me_too(case_id: Id, db: DB, principal: CurrentPrincipal) -> SupportOut:
     """A citizen with the same problem adds their voice to an open case (found on the public map)."""
     principal.require(CASES_SUPPORT)
     case = db.get(Case, case_id)
@@ -436,7 +435,7 @@ def me_too(case_id: int, db: DB, principal: CurrentPrincipal) -> SupportOut:
 
 
 @router.get("/cases/{case_id}/duplicates", response_model=list[DuplicateOut])
-def duplicates(case_id: int, db: DB, principal: CurrentPrincipal) -> list[DuplicateOut]:
+def duplicates(case_id: Id, db: DB, principal: CurrentPrincipal) -> list[DuplicateOut]:
     """Open cases of the same category near this one in space and time (for the dispatcher)."""
     principal.require(CASES_DISPATCH)
     case = service.get_case(db, principal=principal, case_id=case_id)
@@ -444,7 +443,7 @@ def duplicates(case_id: int, db: DB, principal: CurrentPrincipal) -> list[Duplic
 
 
 @router.post("/cases/{case_id}/merge", response_model=MergeOut)
-def merge(case_id: int, body: MergeIn, db: DB, principal: CurrentPrincipal) -> MergeOut:
+def merge(case_id: Id, body: MergeIn, db: DB, principal: CurrentPrincipal) -> MergeOut:
     """Merge duplicates into this case: they close with it, and each reporter is told."""
     principal.require(CASES_DISPATCH)
     parent = service.get_case(db, principal=principal, case_id=case_id, for_update=True)
@@ -511,7 +510,7 @@ def patch_category(code: str, body: CategoryPatch, db: DB, principal: CurrentPri
     principal.require(CATEGORIES_WRITE)
     cat = categories.get_by_code(db, code=code)
     if body.version != cat.version:
-        raise Conflict("error.stale_version", current=cat.version, code="stale_version")
+        raise Conflict("error.stale_version", current=cat.version, error_code="stale_version")
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     cat = categories.update_category(db, actor=principal, category=cat, **changes)
     out = CategoryOut.model_validate(cat)
@@ -537,7 +536,7 @@ def create_rule(body: RuleIn, db: DB, principal: CurrentPrincipal) -> RuleOut:
 
 
 @router.patch("/routing-rules/{rule_id}", response_model=RuleOut, tags=["routing"])
-def patch_rule(rule_id: int, body: RulePatch, db: DB, principal: CurrentPrincipal) -> RuleOut:
+def patch_rule(rule_id: Id, body: RulePatch, db: DB, principal: CurrentPrincipal) -> RuleOut:
     principal.require(ROUTING_WRITE)
     rule = rules.get_rule(db, rule_id=rule_id)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})

@@ -14,6 +14,7 @@ from cityloop.cases import queue
 from cityloop.cases.api import ERRORS
 from cityloop.cases.permissions import CASES_QUEUE
 from cityloop.core.http import DB, CurrentPrincipal
+from cityloop.core.validation import Int
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=ERRORS)
 
@@ -28,7 +29,7 @@ def cases_map(
     db: DB,
     principal: CurrentPrincipal,
     bbox: Annotated[str, Query(description="west,south,east,north in degrees (the map's bounds)")] = "",
-    zoom: Annotated[int, Query(description="the map's zoom: clusters are cells of zoom + 2")] = 13,
+    zoom: Annotated[Int, Query(description="the map's zoom: clusters are cells of zoom + 2")] = 13,
     state: Annotated[str | None, Query(description="comma list of states, open, closed or all")] = None,
     category: str | None = None,
     unit: Annotated[str | None, Query(description="responsible unit code")] = None,

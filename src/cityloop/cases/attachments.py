@@ -59,7 +59,9 @@ def check(data: bytes) -> tuple[str, str]:
     kind = sniff(data)
     if kind is None:
         raise ValidationFailed(
-            "cases.error.attachment_type", allowed=", ".join(sorted(ALLOWED_TYPES)), code="unsupported_media"
+            "cases.error.attachment_type",
+            allowed=", ".join(sorted(ALLOWED_TYPES)),
+            error_code="unsupported_media",
         )
     return kind
 

@@ -22,6 +22,7 @@ from cityloop.cases.models import Category
 from cityloop.core import audit
 from cityloop.core.errors import NotFound, ValidationFailed
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import clean_lines
 
 Actor = Principal | audit.Actor | None
 PRIMARY_SCHEME = "CJT214-2007"
@@ -251,7 +252,7 @@ def _default_handler(major_name: str) -> str:
 
 def parse_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(clean_lines(fh))
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValidationFailed("cases.error.csv_columns", columns=", ".join(missing))

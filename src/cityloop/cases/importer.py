@@ -40,6 +40,7 @@ from cityloop.core import audit
 from cityloop.core.clock import now, to_display
 from cityloop.core.db import is_postgresql
 from cityloop.core.errors import ValidationFailed
+from cityloop.core.validation import YEAR_MAX, YEAR_MIN, clean_lines, parse_int, time_problem
 
 STAMPS = (
     "registered_at",
@@ -80,6 +81,7 @@ class ImportStats:
 SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 
 
+MAX_COUNT = 1_000_000  # a count column (reworks, returns, …) beyond this is a typo, not history
 MAX_LISTED = 20  # bad rows named in the error message (all of them are in its details)
 DEFER_INDEXES_FROM = 50_000  # rows: from here a SQLite load rebuilds the case indexes at the end
 
@@ -99,18 +101,21 @@ def _time(value: Any, line: int, name: str) -> datetime | None:
             parsed = datetime.fromisoformat(value.strip() if isinstance(value, str) else str(value))
         except ValueError:
             raise _bad(line, f"{name} is not an ISO 8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
+    problem = time_problem(parsed)
+    if problem == "naive":
         raise _bad(line, f"{name} has no time zone: {value!r}")
+    if problem == "range":
+        raise _bad(line, f"{name} is outside {YEAR_MIN}–{YEAR_MAX}: {value!r}")
     return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _int(value: Any, line: int, name: str) -> int:
     if value is None or value == "":
         return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise _bad(line, f"{name} is not a whole number: {value!r}") from None
+    number = value if isinstance(value, int) and not isinstance(value, bool) else parse_int(str(value), lo=0)
+    if number is None or not 0 <= number <= MAX_COUNT:
+        raise _bad(line, f"{name} is not a whole number from 0 to {MAX_COUNT}: {str(value)[:40]!r}")
+    return number
 
 
 class _Context:
@@ -581,7 +586,7 @@ def _defer_indexes(session: Session, expected: int, *, postgresql: bool = False)
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(clean_lines(fh))
         missing = {"category", "reported_at"} - set(reader.fieldnames or [])
         if missing:
             raise ValidationFailed("cases.error.csv_columns", columns=", ".join(sorted(missing)))

@@ -25,6 +25,7 @@ a loop over cases in Python. Definitions (also in docs/cases-indicators.md):
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from cityloop.cases.states import ROLE_SCOPE, Scope
 from cityloop.core.clock import display_zone, now, to_display
 from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.permissions import Principal, roles_with
+from cityloop.core.validation import in_years
 
 PERIODS = ("day", "week", "month", "custom")
 BUCKETS = ("day", "week", "month")
@@ -150,14 +152,21 @@ def parse_day(text: str | None, *, end: bool = False) -> date | None:
         return None
     raw = text.strip()
     try:
+        if not _DAY_OR_MONTH.fullmatch(raw):
+            raise ValueError(raw)
         if len(raw) == 7:
             y, m = int(raw[:4]), int(raw[5:7])
-            if raw[4] != "-":
-                raise ValueError(raw)
-            return date(y, m, calendar.monthrange(y, m)[1] if end else 1)
-        return date.fromisoformat(raw)
+            day = date(y, m, calendar.monthrange(y, m)[1] if end else 1)
+        else:
+            day = date.fromisoformat(raw)
+        if not in_years(day):  # a window is widened by weeks and months: stay far from year 1 and 9999
+            raise ValueError(raw)
+        return day
     except ValueError as exc:
         raise ValidationFailed("cases.indicators.error.date", value=raw[:40]) from exc
+
+
+_DAY_OR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}(-[0-9]{2})?")
 
 
 def window(

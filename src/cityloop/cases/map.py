@@ -44,7 +44,9 @@ class Box:
 def parse_bbox(text: str | None) -> Box:
     """``west,south,east,north`` in degrees (WGS 84), as Leaflet's ``getBounds().toBBoxString()``."""
     if not text or not text.strip():
-        raise ValidationFailed("cases.error.map_bbox", code="bbox_invalid", details={"bbox": text or ""})
+        raise ValidationFailed(
+            "cases.error.map_bbox", error_code="bbox_invalid", details={"bbox": text or ""}
+        )
     try:
         parts = [float(v) for v in text.split(",")]
     except ValueError:
@@ -54,14 +56,16 @@ def parse_bbox(text: str | None) -> Box:
         w, s, e, n = parts
         ok = -180 <= w < e <= 180 and -90 <= s < n <= 90
     if not ok:
-        raise ValidationFailed("cases.error.map_bbox", code="bbox_invalid", details={"bbox": text[:100]})
+        raise ValidationFailed(
+            "cases.error.map_bbox", error_code="bbox_invalid", details={"bbox": text[:100]}
+        )
     return Box(*parts)
 
 
 def check_zoom(zoom: int) -> int:
     if not 0 <= zoom <= MAX_ZOOM:
         raise ValidationFailed(
-            "cases.error.map_zoom", max=MAX_ZOOM, code="zoom_invalid", details={"zoom": zoom}
+            "cases.error.map_zoom", max=MAX_ZOOM, error_code="zoom_invalid", details={"zoom": zoom}
         )
     return zoom
 
@@ -76,7 +80,7 @@ def cells(box: Box, level: int) -> list[tuple[int, int]]:
             "cases.error.map_too_large",
             cells=count,
             max=MAX_CELLS,
-            code="bbox_too_large",
+            error_code="bbox_too_large",
             details={"cells": count, "max_cells": MAX_CELLS},
         )
     return [(x, y) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
@@ -126,7 +130,7 @@ def features(
 ) -> dict[str, Any]:
     """GeoJSON of the matching cases in ``box`` at ``zoom``: points when few, else clusters per cell."""
     if filters.bbox is not None:
-        raise ValidationFailed("cases.error.map_bbox", code="bbox_invalid", details={})
+        raise ValidationFailed("cases.error.map_bbox", error_code="bbox_invalid", details={})
     level = min(check_zoom(zoom) + CELL_ZOOM_OFFSET, mapcells.BITS)
     tiles = cells(box, level)
     found = counts(session, principal, filters, level, tiles)

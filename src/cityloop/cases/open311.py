@@ -8,7 +8,6 @@ other channel); requests are cases, shown without any personal data, their statu
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -38,6 +37,8 @@ from cityloop.core.db import new_session
 from cityloop.core.errors import AppError, NotFound
 from cityloop.core.http import DB
 from cityloop.core.i18n import translate
+from cityloop.core.public import coarse_address, coarse_coordinate
+from cityloop.core.validation import bad_char, finite, parse_time, strip_controls
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -156,16 +157,16 @@ def service_definition(name: str, request: Request, db: DB) -> Response:
 
 
 def _date(values: Any, name: str) -> datetime | None:
+    """A W3C date-time with its zone, within the years every time must fall in (core.validation)."""
     raw = _param(values, name)
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw)
+        return parse_time(raw)
     except ValueError as exc:
-        raise Open311Error(400, f"{name} must be a W3C date-time, e.g. 2026-11-28T09:00:00+08:00") from exc
-    if value.tzinfo is None:
-        raise Open311Error(400, f"{name} must carry a time zone (Z or +08:00)")
-    return value
+        raise Open311Error(
+            400, f"{name}: {exc}; send a W3C date-time such as 2026-11-28T09:00:00+08:00"
+        ) from None
 
 
 def _span(values: Any) -> tuple[datetime, datetime]:
@@ -243,12 +244,13 @@ def _request(c: Case, a: routing.Areas, notes: dict[int, str]) -> dict[str, Any]
         "updated_datetime": isoformat(c.updated_at),
         # When the responsible unit must be done: known once the case is dispatched.
         "expected_datetime": isoformat(c.handle_due_at) if status == "open" else None,
-        "address": c.address,
+        # Coarsened like the coordinates: road and community, never the door (core.public).
+        "address": coarse_address(c.address),
         "address_id": None,
         "zipcode": None,
         # Rounded like the public tracking page (about 100 m): where, not whose door.
-        "lat": round(c.lat, 3) if c.lat is not None else None,
-        "long": round(c.lon, 3) if c.lon is not None else None,
+        "lat": coarse_coordinate(c.lat),
+        "long": coarse_coordinate(c.lon),
         "media_url": open311.get("media_url"),
     }
 
@@ -304,12 +306,9 @@ def _float(form: Any, name: str) -> float | None:
     raw = _param(form, name)
     if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise Open311Error(400, f"{name} must be a number") from exc
-    if not math.isfinite(value):
-        raise Open311Error(400, f"{name} must be a number")
+    value = finite(raw)
+    if value is None:
+        raise Open311Error(400, f"{name} must be a finite number")
     return value
 
 
@@ -332,6 +331,9 @@ def _urgency(form: Any) -> str:
 
 
 def _report(db: Session, form: Any, app_name: str) -> service.NewCase:
+    for key, value in form.multi_items():
+        if (isinstance(value, str) and bad_char(value) is not None) or bad_char(key) is not None:
+            raise Open311Error(400, f"{strip_controls(key)[:40]} holds a control character")
     code = _param(form, "service_code")
     if code is None:
         raise Open311Error(400, "service_code is required")

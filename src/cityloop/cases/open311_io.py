@@ -21,6 +21,7 @@ from cityloop.core import audit
 from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from cityloop.core.security import token_digest
+from cityloop.core.validation import strip_controls
 
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 KEY_PREFIX = "o311_"
@@ -57,7 +58,20 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    # Whatever got stored (an import, an old row), the document stays well-formed: XML 1.0 has no
+    # place for control characters, lone surrogates or U+FFFE/FFFF.
+    return strip_controls(str(value))
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with every string cleaned as in ``_text``, for the JSON encoding."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _fill(parent: ET.Element, value: Any, item: str | None) -> None:
@@ -93,7 +107,10 @@ def to_xml(root: str, value: Any) -> bytes:
 
 def document(fmt: str, root: str, value: Any, status: int = 200) -> Response:
     """``value`` as JSON, or as XML under ``<root>`` (a list becomes ``<root><item/>…</root>``)."""
-    body = json.dumps(value, ensure_ascii=False).encode("utf-8") if fmt == "json" else to_xml(root, value)
+    if fmt == "json":
+        body = json.dumps(_clean(value), ensure_ascii=False).encode("utf-8")
+    else:
+        body = to_xml(root, value)
     return Response(body, status_code=status, media_type=FORMATS[fmt])
 
 
@@ -144,3 +161,10 @@ def key_by_name(session: Session, *, name: str) -> Open311Key:
     if row is None:
         raise NotFound("cases.open311.key_unknown", name=name)
     return row
+
+
+def guard_refusal(scope: Any, status: int, code: str, message: str) -> Response:
+    """The input guard's refusal (core.jsonlimits) as the spec's error list, in the path's format."""
+    path = str(scope.get("path", ""))
+    fmt = path.rpartition(".")[2] if path.rpartition(".")[2] in FORMATS else "xml"
+    return error_response(fmt, Open311Error(400 if status == 422 else status, message))

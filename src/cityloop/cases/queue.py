@@ -25,7 +25,7 @@ from cityloop.core.permissions import Principal
 from cityloop.org.models import Unit
 
 COUNT_CAP = 1_000
-TRACKING_NO = re.compile(r"[A-Z]{1,10}-\d{4}-\d{6,}")
+TRACKING_NO = re.compile(r"[A-Z]{1,10}-[0-9]{4}-[0-9]{6,}")
 MAX_PAGE_SIZE = 200
 OPEN = text(f"cases.{OPEN_SQL}")
 CLOSED = sorted(s.value for s in CLOSED_STATES)

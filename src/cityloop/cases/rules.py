@@ -86,7 +86,7 @@ def update_rule(
 ) -> RoutingRule:
     """Change a rule; ``version`` is the one the caller read (stale → 409)."""
     if version != rule.version:
-        raise Conflict("error.stale_version", current=rule.version, code="stale_version")
+        raise Conflict("error.stale_version", current=rule.version, error_code="stale_version")
     before = audit.snapshot(rule)
     if "unit" in changes:
         rule.unit_id = _unit(session, changes.pop("unit"), area=False).id

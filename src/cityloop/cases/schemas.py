@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from cityloop.core.schemas import Out, Strict, ZonedDatetime
+from cityloop.core.schemas import Out, Patch, Strict, ZonedDatetime
 
 Source = Literal["hotline_12345", "web", "app", "inspector", "enforcement", "sensor", "video"]
 Urgency = Literal["normal", "urgent", "emergency"]
@@ -63,7 +63,8 @@ class CategoryOut(Out):
     version: int
 
 
-class CategoryPatch(Strict):
+class CategoryPatch(Patch):
+    clearable = frozenset({"name_en", "handler_unit"})  # null clears these; any other null is a 422
     version: int
     name: str | None = Field(default=None, min_length=1, max_length=120)
     name_en: str | None = Field(default=None, max_length=160)
@@ -250,7 +251,8 @@ class RuleIn(Strict):
     note: str | None = Field(default=None, max_length=300)
 
 
-class RulePatch(Strict):
+class RulePatch(Patch):
+    clearable = frozenset({"category", "area", "note"})  # null clears these; any other null is a 422
     version: int
     unit: str | None = Field(default=None, min_length=1, max_length=40)
     category: str | None = Field(default=None, max_length=60)

@@ -131,7 +131,7 @@ def find_idempotent(session: Session, *, owner: str, key: str) -> Row[Any, Any] 
 
 def replay(session: Session, row: Row[Any, Any], report: NewCase) -> IntakeResult:
     if row.request_hash != _request_hash(report):
-        raise Conflict("cases.error.idempotency_mismatch", code="idempotency_key_reused")
+        raise Conflict("cases.error.idempotency_mismatch", error_code="idempotency_key_reused")
     case = session.get(Case, row.case_id)
     assert case is not None  # the key row cascades with its case
     return IntakeResult(case, created=False)
@@ -267,7 +267,9 @@ def prepare(
     if lon is not None and lat is not None:
         located = routing.locate(session, lon=lon, lat=lat)
         if not located.inside:
-            raise ValidationFailed("cases.error.outside_district", lon=lon, lat=lat, code="outside_district")
+            raise ValidationFailed(
+                "cases.error.outside_district", lon=lon, lat=lat, error_code="outside_district"
+            )
         cell = duplicates.cell_of(lon, lat)
         dupes = duplicates.candidates(
             session,
@@ -479,7 +481,7 @@ def rate(session: Session, *, actor: Principal, case: Case, score: str, comment:
     if score not in SCORES:
         raise ValidationFailed("cases.error.score_unknown", score=score, allowed=", ".join(SCORES))
     if session.execute(select(Rating.id).where(Rating.case_id == case.id)).first():
-        raise Conflict("cases.error.already_rated", code="already_rated")
+        raise Conflict("cases.error.already_rated", error_code="already_rated")
     at = now()
     rating = Rating(
         case_id=case.id,
@@ -526,14 +528,14 @@ def support(session: Session, *, actor: Principal, case: Case) -> Case:
     target = session.get(Case, case.parent_id) if case.parent_id else case
     assert target is not None
     if target.state not in OPEN_STATES:
-        raise Conflict("cases.error.not_open", code="transition_refused")
+        raise Conflict("cases.error.not_open", error_code="transition_refused")
     if target.reporter_user_id == actor.user_id:
-        raise Conflict("cases.error.own_case", code="own_case")
+        raise Conflict("cases.error.own_case", error_code="own_case")
     exists = session.execute(
         select(Supporter.id).where(Supporter.case_id == target.id, Supporter.user_id == actor.user_id)
     ).first()
     if exists:
-        raise Conflict("cases.error.already_supported", code="already_supported")
+        raise Conflict("cases.error.already_supported", error_code="already_supported")
     session.add(Supporter(case_id=target.id, user_id=actor.user_id, at=now()))
     # A plain UPDATE: a supporter must not make a dispatcher's next action stale.
     session.execute(
@@ -569,9 +571,9 @@ def merge(
 ) -> list[Case]:
     """Link duplicate ``children`` (case, version read) to ``parent``; they close when it closes."""
     if parent.state not in OPEN_STATES:
-        raise Conflict("cases.error.parent_not_open", code="transition_refused")
+        raise Conflict("cases.error.parent_not_open", error_code="transition_refused")
     if parent.parent_id is not None:
-        raise Conflict("cases.error.parent_is_child", code="transition_refused")
+        raise Conflict("cases.error.parent_is_child", error_code="transition_refused")
     merged = []
     for child, version in children:
         if child.id == parent.id:

@@ -36,6 +36,7 @@ from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from cityloop.core.http import DB, OptionalPrincipal, check_csrf, request_locale
 from cityloop.core.permissions import Principal, Role
+from cityloop.core.validation import Id, Page, finite, parse_id, parse_int
 from cityloop.insight import service as insight
 from cityloop.org.models import Unit
 from cityloop.web.pages import PageUser, render, safe_next
@@ -118,10 +119,10 @@ async def read_files(request: Request, name: str = "files") -> list[tuple[str | 
 def _float(value: str, key: str) -> float | None:
     if not value.strip():
         return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValidationFailed(key) from exc
+    number = finite(value.strip())  # "inf", "nan" and "1e400" are no coordinates or hours either
+    if number is None:
+        raise ValidationFailed(key)
+    return number
 
 
 def _message(request: Request, exc: AppError) -> str:
@@ -348,13 +349,13 @@ def case_page(
 
 
 @router.get("/cases/{case_id:int}", response_class=HTMLResponse)
-def case_view(case_id: int, request: Request, me: PageUser, db: DB, done: str = "") -> HTMLResponse:
+def case_view(case_id: Id, request: Request, me: PageUser, db: DB, done: str = "") -> HTMLResponse:
     me.require(CASES_READ)
     case = service.get_case(db, principal=me, case_id=case_id)
     return case_page(request, db, me, case, done=done or None)
 
 
-def _refused(request: Request, db: Session, me: Principal, case_id: int, exc: AppError) -> HTMLResponse:
+def _refused(request: Request, db: Session, me: Principal, case_id: Id, exc: AppError) -> HTMLResponse:
     db.rollback()
     case = service.get_case(db, principal=me, case_id=case_id)  # re-read: the refused change is gone
     db.refresh(case)
@@ -363,7 +364,7 @@ def _refused(request: Request, db: Session, me: Principal, case_id: int, exc: Ap
 
 @router.post("/cases/{case_id:int}/act/{action}", response_class=HTMLResponse)
 async def act(
-    case_id: int,
+    case_id: Id,
     action: str,
     request: Request,
     me: PageUser,
@@ -387,13 +388,14 @@ async def act(
         return _refused(request, db, me, case_id, exc)
     case = service.get_case(db, principal=me, case_id=case_id, for_update=True)
     try:
-        if not version.strip().isdigit():
+        read_version = parse_int(version, lo=0)
+        if read_version is None:
             raise ValidationFailed("cases.web.error.version_missing")
         ids = []
         if photos:
             me.require(CASES_ATTACH)
             if case.state not in OPEN_STATES:
-                raise Conflict("cases.error.not_open", code="transition_refused")
+                raise Conflict("cases.error.not_open", error_code="transition_refused")
             for name, data in photos:
                 row = attachments.add_attachment(
                     db,
@@ -405,7 +407,7 @@ async def act(
                 )
                 ids.append(row.id)
         given = service.ActionInput(
-            version=int(version),
+            version=read_version,
             note=note.strip() or None,
             public_note=public_note.strip() or None,
             reason=reason.strip() or None,
@@ -423,7 +425,7 @@ async def act(
 
 
 @router.post("/cases/{case_id:int}/merge", response_class=HTMLResponse)
-async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Response:
+async def merge(case_id: Id, request: Request, me: PageUser, db: DB) -> Response:
     """Merge the ticked duplicates into this case (the dispatcher)."""
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
@@ -433,7 +435,8 @@ async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Respons
         # Each ticked duplicate comes as "id:version" (the version the page showed), so a duplicate
         # changed since is refused as stale, as in the API.
         refs = [str(v).partition(":") for v in form.getlist("child")]
-        picked = [(int(i), int(v)) for i, _, v in refs if i.isdigit() and v.isdigit()]
+        parsed = [(parse_id(i), parse_int(v, lo=0)) for i, _, v in refs]
+        picked = [(i, v) for i, v in parsed if i is not None and v is not None]
         if not picked:
             raise ValidationFailed("cases.web.error.merge_none")
         children = [
@@ -448,7 +451,7 @@ async def merge(case_id: int, request: Request, me: PageUser, db: DB) -> Respons
 
 @router.post("/cases/{case_id:int}/rate", response_class=HTMLResponse)
 def rate(
-    case_id: int,
+    case_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
@@ -470,7 +473,7 @@ def rate(
 
 @router.post("/cases/{case_id:int}/me-too", response_class=HTMLResponse)
 def me_too(
-    case_id: int, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
+    case_id: Id, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     """“我也遇到”: a citizen joins an open report (seen near their pin or on its tracking page)."""
     check_csrf(request, csrf)
@@ -493,7 +496,7 @@ def me_too(
 
 
 @router.get("/cases/mine", response_class=HTMLResponse, name="cases_mine")
-def mine(request: Request, me: PageUser, db: DB, page: int = 1) -> HTMLResponse:
+def mine(request: Request, me: PageUser, db: DB, page: Page = 1) -> HTMLResponse:
     """What I reported (citizens; staff see the reports they entered themselves)."""
     me.require(CASES_READ)
     stmt_filter = queue.CaseFilter()

@@ -28,6 +28,7 @@ from cityloop.core.clock import now
 from cityloop.core.errors import AppError, Forbidden
 from cityloop.core.http import DB, request_locale
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import Page
 from cityloop.web.pages import PageUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -170,7 +171,7 @@ def case_queue(
     duplicate: str = "",
     q: str = "",
     sort: str = "-reported_at",
-    page: int = 1,
+    page: Page = 1,
 ) -> HTMLResponse:
     """The one queue (指挥中心): every channel, filtered; staff other than the dispatcher see their scope."""
     me.require(CASES_QUEUE)
@@ -224,7 +225,7 @@ def duplicate_counts(db: Session, items: Sequence[Case]) -> dict[int, int]:
 
 
 @router.get("/cases/inbox", response_class=HTMLResponse)
-def inbox(request: Request, me: PageUser, db: DB, tab: str = "todo", page: int = 1) -> HTMLResponse:
+def inbox(request: Request, me: PageUser, db: DB, tab: str = "todo", page: Page = 1) -> HTMLResponse:
     """A unit's cases (department, street/town, squadron, utility), soonest deadline first."""
     me.require(CASES_QUEUE)
     if me.role.value not in {"department", "street", "enforcement", "operator"}:
@@ -261,7 +262,7 @@ def open_escalations(db: Session, me: Principal, limit: int = 50) -> list[Escala
 
 @router.get("/cases/overdue", response_class=HTMLResponse)
 def overdue(
-    request: Request, me: PageUser, db: DB, street: str = "", unit: str = "", q: str = "", page: int = 1
+    request: Request, me: PageUser, db: DB, street: str = "", unit: str = "", q: str = "", page: Page = 1
 ) -> HTMLResponse:
     """Supervision (督办): open cases past their running step's deadline, longest late first."""
     me.require(CASES_SUPERVISE)

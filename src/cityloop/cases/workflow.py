@@ -220,14 +220,14 @@ def allowed_actions(actor: Actor, case: Case, units: routing.Areas | None = None
 
 def _transition(case: Case, action: str) -> Transition:
     if action not in Action._value2member_map_:
-        raise ValidationFailed("cases.error.action_unknown", action=action, code="unknown_action")
+        raise ValidationFailed("cases.error.action_unknown", action=action, error_code="unknown_action")
     t = find(case.state, action)
     if t is None:
         raise Conflict(
             "cases.error.transition_refused",
             action=action,
             state=case.state,
-            code="transition_refused",
+            error_code="transition_refused",
             details={"state": case.state, "action": action},
         )
     return t
@@ -250,7 +250,7 @@ def check(
         raise Conflict(
             "cases.error.stale_version",
             current=case.version,
-            code="stale_version",
+            error_code="stale_version",
             details={"current_version": case.version},
         )
     return t
@@ -485,7 +485,7 @@ def apply_action(
     """Do ``action`` on ``case`` as ``actor`` if the table, the role, the scope and the version allow it."""
     t = check(actor, case, action, data.version, routing.areas(session))
     if t.own_endpoint and not internal:
-        raise Conflict("cases.error.own_endpoint", action=action, code="transition_refused")
+        raise Conflict("cases.error.own_endpoint", action=action, error_code="transition_refused")
     _need(t, data)
     if t.action in GUARDED_ACTIONS and (guard := CLOSE_GUARDS.get(case.source)) is not None:
         guard(session, case)
@@ -501,7 +501,7 @@ def apply_action(
     try:
         session.flush()
     except StaleDataError as exc:  # another session changed the row between our read and our write
-        raise Conflict("cases.error.stale_version", current="?", code="stale_version") from exc
+        raise Conflict("cases.error.stale_version", current="?", error_code="stale_version") from exc
     add_event(
         session,
         case=case,

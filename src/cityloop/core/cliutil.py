@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from cityloop.core.errors import AppError
+from cityloop.core.validation import MAX_ID, MAX_INT, finite, parse_int
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -35,6 +36,30 @@ def cli_errors(fn: F) -> F:
             raise fail(f"file not found: {exc.filename}") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _whole(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        parsed = parse_int(str(value), lo=lo, hi=hi)
+        if parsed is None:
+            raise typer.BadParameter(f"{str(value)[:40]!r} is not a whole number from {lo} to {hi}")
+        return parsed
+
+    return parse
+
+
+def _finite(value: Any) -> float:
+    parsed = finite(value if isinstance(value, float) else str(value))
+    if parsed is None:
+        raise typer.BadParameter(f"{str(value)[:40]!r} is not a finite number")
+    return parsed
+
+
+# Parsers for typer options (``parser=ID``): the CLI reads numbers as the API does (core.validation);
+# a bad value is click's usage error, exit status 2 with one line naming the option.
+ID = _whole(1, MAX_ID)
+COUNT = _whole(0, MAX_INT)
+FINITE = _finite
 
 
 def cli_locale() -> str:

@@ -22,10 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityloop.config import get_settings
 from cityloop.core.db import new_session
-from cityloop.core.errors import AppError, Forbidden, Unauthorized
+from cityloop.core.errors import AppError, Forbidden, Unauthorized, ValidationFailed
 from cityloop.core.i18n import from_accept_language, normalise, translate
 from cityloop.core.permissions import Principal
 from cityloop.core.security import new_csrf_token, same_token
+from cityloop.core.validation import bad_char, parse_int, strip_controls
 
 log = logging.getLogger("cityloop.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -112,11 +113,34 @@ async def csrf_guard(request: Request) -> None:
     check_csrf(request, form_value if isinstance(form_value, str) else None)
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def form_text_guard(request: Request) -> None:
+    """App-wide: the text fields of a form (URL-encoded or multipart) hold no control characters but
+    tab and line breaks (a NUL would reach the database; PostgreSQL refuses it). JSON is checked on its
+    raw bytes by ``core.jsonlimits.InputGuard``; a form is checked once parsed (Starlette caches it for
+    the route), so a page's refusal is shown on a page in the user's language. Open311 checks its own
+    fields and answers in its own error format."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith(FORM_TYPES) or request.url.path.startswith("/open311/"):
+        return
+    form = await request.form()
+    for key, value in form.multi_items():
+        if (isinstance(value, str) and bad_char(value) is not None) or bad_char(key) is not None:
+            raise ValidationFailed(
+                "error.control_character_field",
+                error_code="control_character",
+                details={"field": strip_controls(key)[:60]},
+                field=strip_controls(key)[:60],
+            )
+
+
 def check_csrf(request: Request, form_value: str | None = None) -> None:
     """Cookie-authenticated unsafe requests must echo the session's CSRF token (header or form)."""
     sent = form_value or request.headers.get("x-csrf-token")
     if not same_token(sent, request.session.get(SESSION_CSRF)):
-        raise Forbidden("error.csrf", code="csrf_failed")
+        raise Forbidden("error.csrf", error_code="csrf_failed")
 
 
 DB = Annotated[Session, Depends(get_db)]
@@ -139,11 +163,21 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _validation_details(exc: RequestValidationError, locale: str) -> list[dict[str, Any]]:
+    """One entry per refused field: its dotted name, what is wrong in the caller's language, the type.
+
+    The raw input is never echoed (it may be 50,000 characters of garbage or a control character)."""
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        out.append({"field": ".".join(loc), "problem": err.get("msg", ""), "type": err.get("type", "")})
+        kind = str(err.get("type", ""))
+        ctx = {k: (", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
+               for k, v in (err.get("ctx") or {}).items()}  # fmt: skip
+        key = f"validation.type.{kind}"
+        problem = translate(key, locale, **ctx)
+        if problem == key or "{" in problem:  # a type the catalogue does not word: pydantic's text
+            problem = str(err.get("msg", ""))
+        out.append({"field": ".".join(loc), "problem": problem, "type": kind})
     return out
 
 
@@ -162,7 +196,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         locale = request_locale(request)
-        details = _validation_details(exc)
+        details = _validation_details(exc, locale)
         if any(d["type"] == "json_invalid" for d in details):
             return JSONResponse(
                 error_body("invalid_json", translate("error.invalid_json", locale), details), status_code=400
@@ -216,7 +250,8 @@ class BodySizeLimit:
         ctype = headers.get(b"content-type", b"").decode("latin-1")
         limit = self.upload_limit if ctype.startswith("multipart/") else self.default_limit
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        size = parse_int(declared.decode("latin-1"), lo=0) if declared is not None else None
+        if size is not None and size > limit:
             await self._reject(scope, send, limit)
             return
         received = 0

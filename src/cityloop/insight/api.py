@@ -3,13 +3,14 @@ hotspots, demand → action proposals, and the before/after of a task's place.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from cityloop.config import get_settings
 from cityloop.core.http import DB, CurrentPrincipal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Id, Int
 from cityloop.insight import permissions as perm
 from cityloop.insight import registry, service
 from cityloop.insight.models import CaseInsight, InsightHotspot, InsightModel, InsightProposal
@@ -26,9 +27,7 @@ from cityloop.insight.schemas import (
     SuggestionOut,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/insight", tags=["insight"], responses=ERRORS)
 
 
@@ -48,14 +47,16 @@ def suggestion_out(case: Any, row: CaseInsight | None) -> SuggestionOut:
 
 
 @router.get("/cases/{case_id}/suggestion", response_model=SuggestionOut)
-def case_suggestion(case_id: int, db: DB, principal: CurrentPrincipal) -> SuggestionOut:
+def case_suggestion(case_id: Id, db: DB, principal: CurrentPrincipal) -> SuggestionOut:
     """The suggested category of a case; ``prefill`` true means the dispatcher's form starts with it."""
     case, row = service.suggestion_for(db, principal=principal, case_id=case_id)
     return suggestion_out(case, row)
 
 
 @router.get("/triage", response_model=list[SuggestionOut])
-def triage(db: DB, principal: CurrentPrincipal, limit: int = Query(100, ge=1, le=500)) -> list[SuggestionOut]:
+def triage(
+    db: DB, principal: CurrentPrincipal, limit: Annotated[Int, Query(ge=1, le=500)] = 100
+) -> list[SuggestionOut]:
     """New cases whose suggestion was below the threshold: manual triage."""
     return [suggestion_out(c, i) for c, i in service.triage_queue(db, principal=principal, limit=limit)]
 
@@ -128,7 +129,9 @@ def category_codes(db: DB) -> dict[int, str]:
 
 
 @router.get("/hotspots", response_model=list[HotspotOut])
-def hotspots(db: DB, principal: CurrentPrincipal, limit: int = Query(100, ge=1, le=1000)) -> list[HotspotOut]:
+def hotspots(
+    db: DB, principal: CurrentPrincipal, limit: Annotated[Int, Query(ge=1, le=1000)] = 100
+) -> list[HotspotOut]:
     """The latest hotspot ranking (rebuilt by the worker), within the account's scope."""
     codes = category_codes(db)
     return [hotspot_out(h, codes) for h in service.list_hotspots(db, principal=principal, limit=limit)]
@@ -161,7 +164,7 @@ def proposals(db: DB, principal: CurrentPrincipal, state: str | None = None) -> 
 
 
 @router.post("/proposals/{proposal_id}/accept", response_model=ProposalOut)
-def accept(proposal_id: int, body: AcceptIn, db: DB, principal: CurrentPrincipal) -> ProposalOut:
+def accept(proposal_id: Id, body: AcceptIn, db: DB, principal: CurrentPrincipal) -> ProposalOut:
     """Accept: a "一点一策" task in the action's list, at the hotspot's place."""
     service.accept(
         db,
@@ -180,7 +183,7 @@ def accept(proposal_id: int, body: AcceptIn, db: DB, principal: CurrentPrincipal
 
 
 @router.post("/proposals/{proposal_id}/dismiss", response_model=ProposalOut)
-def dismiss(proposal_id: int, body: DismissIn, db: DB, principal: CurrentPrincipal) -> ProposalOut:
+def dismiss(proposal_id: Id, body: DismissIn, db: DB, principal: CurrentPrincipal) -> ProposalOut:
     row = service.dismiss(
         db, principal=principal, proposal_id=proposal_id, version=body.version, reason=body.reason
     )
@@ -190,7 +193,7 @@ def dismiss(proposal_id: int, body: DismissIn, db: DB, principal: CurrentPrincip
 
 @router.get("/tasks/{task_id}/before-after", response_model=BeforeAfterOut)
 def before_after(
-    task_id: int, db: DB, principal: CurrentPrincipal, weeks: int = Query(12, ge=1, le=52)
+    task_id: Id, db: DB, principal: CurrentPrincipal, weeks: Annotated[Int, Query(ge=1, le=52)] = 12
 ) -> BeforeAfterOut:
     """Reports per week at the task's place (same categories), before and after its acceptance."""
     return BeforeAfterOut.model_validate(

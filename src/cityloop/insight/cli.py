@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cityloop.core.cliutil import cli_errors, console
+from cityloop.core.cliutil import COUNT, cli_errors, console
 from cityloop.core.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def register_cmd(
 @classifier_app.command("activate")
 @cli_errors
 def activate_cmd(
-    version: int = typer.Argument(..., help="version to use at intake; 0 = keyword rules"),
+    version: int = typer.Argument(..., help="version to use at intake; 0 = keyword rules", parser=COUNT),
 ) -> None:
     """Make a stored version the one intake uses (every process switches within seconds)."""
     from cityloop.core import audit

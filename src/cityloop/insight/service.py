@@ -329,7 +329,7 @@ class AcceptInput:
 
 def _decidable(row: InsightProposal, version: int) -> None:
     if row.version != version:
-        raise Conflict("insight.error.proposal_stale", code="stale_version")
+        raise Conflict("insight.error.proposal_stale", error_code="stale_version")
     if row.state != "proposed":
         raise Conflict("insight.error.proposal_decided", state=row.state)
 

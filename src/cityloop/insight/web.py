@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cityloop.config import get_settings
 from cityloop.core.errors import AppError, NotFound
 from cityloop.core.http import DB, check_csrf, request_locale
+from cityloop.core.validation import Id, Int
 from cityloop.insight import permissions as perm
 from cityloop.insight import registry, service
 from cityloop.insight.api import category_codes
@@ -51,13 +52,13 @@ def hotspots_page(request: Request, me: PageUser, db: DB) -> HTMLResponse:
 
 @router.post("/insight/proposals/{proposal_id}/{decision}", response_class=HTMLResponse)
 def decide(
-    proposal_id: int,
+    proposal_id: Id,
     decision: str,
     request: Request,
     me: PageUser,
     db: DB,
     csrf: Annotated[str, Form()] = "",
-    version: Annotated[int, Form()] = 0,
+    version: Annotated[Int, Form()] = 0,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     check_csrf(request, csrf)
@@ -104,7 +105,7 @@ def activate_page(
     me: PageUser,
     db: DB,
     csrf: Annotated[str, Form()] = "",
-    version: Annotated[int, Form()] = 0,
+    version: Annotated[Int, Form()] = 0,
 ) -> Response:
     me.require(perm.MODELS_MANAGE)
     check_csrf(request, csrf)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import PlainTextResponse
@@ -11,7 +11,8 @@ from sqlalchemy import select
 from cityloop.core.errors import NotFound, TooLarge
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Id
 from cityloop.livability import accessibility, service, siting, task_bridge
 from cityloop.livability.models import Facility, PlanSite, ResidentialArea, SitePlan, TaskProposal
 from cityloop.livability.permissions import (
@@ -46,9 +47,7 @@ from cityloop.livability.schemas import (
     TaskProposalOut,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/livability", tags=["livability"], responses=ERRORS)
 MAX_UPLOAD = 20 * 1_048_576
 
@@ -137,7 +136,7 @@ def create_facility(body: FacilityCreate, db: DB, principal: CurrentPrincipal) -
 
 
 @router.delete("/facilities/{facility_id}", status_code=204)
-def retire_facility(facility_id: int, db: DB, principal: CurrentPrincipal) -> None:
+def retire_facility(facility_id: Id, db: DB, principal: CurrentPrincipal) -> None:
     principal.require(LIVABILITY_WRITE)
     row = service.get_facility(db, facility_id=facility_id, principal=principal)
     service.retire_facility(db, actor=principal, row=row)
@@ -192,7 +191,7 @@ def create_area(body: AreaCreate, db: DB, principal: CurrentPrincipal) -> AreaOu
 
 
 @router.patch("/residential-areas/{area_id}", response_model=AreaOut)
-def update_area(area_id: int, body: AreaUpdate, db: DB, principal: CurrentPrincipal) -> AreaOut:
+def update_area(area_id: Id, body: AreaUpdate, db: DB, principal: CurrentPrincipal) -> AreaOut:
     principal.require(LIVABILITY_READ)
     row = service.get_residential_area(db, area_id=area_id, principal=principal)
     principal.require(LIVABILITY_WRITE)
@@ -376,7 +375,7 @@ def list_plans(db: DB, principal: CurrentPrincipal) -> list[SitePlanOut]:
 
 
 @router.get("/site-plans/{plan_id}", response_model=SitePlanOut)
-def get_plan(plan_id: int, db: DB, principal: CurrentPrincipal) -> SitePlanOut:
+def get_plan(plan_id: Id, db: DB, principal: CurrentPrincipal) -> SitePlanOut:
     require_plans(db, principal)
     plan = db.get(SitePlan, plan_id)
     if plan is None:
@@ -384,7 +383,7 @@ def get_plan(plan_id: int, db: DB, principal: CurrentPrincipal) -> SitePlanOut:
     return plan_out(db, plan)
 
 
-def propose(db: DB, principal: Principal, site_id: int) -> TaskProposalOut:
+def propose(db: DB, principal: Principal, site_id: Id) -> TaskProposalOut:
     require_propose(db, principal)
     site = db.get(PlanSite, site_id)
     if site is None or not view_of(db, principal).sees_path(site.unit.path):
@@ -398,7 +397,7 @@ def propose(db: DB, principal: Principal, site_id: int) -> TaskProposalOut:
 
 
 @router.post("/plan-sites/{site_id}/propose-task", response_model=TaskProposalOut, status_code=201)
-def propose_task(site_id: int, db: DB, principal: CurrentPrincipal) -> TaskProposalOut:
+def propose_task(site_id: Id, db: DB, principal: CurrentPrincipal) -> TaskProposalOut:
     """One click: propose a task in the 15-minute-circle action for this chosen site."""
     out = propose(db, principal, site_id)
     db.commit()

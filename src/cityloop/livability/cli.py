@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cityloop.core.audit import Actor
-from cityloop.core.cliutil import cli_errors, console, fail
+from cityloop.core.cliutil import COUNT, FINITE, ID, cli_errors, console, fail
 
 livability_app = typer.Typer(help="15-minute life-service circle (15分钟生活服务圈)", no_args_is_help=True)
 CLI_ACTOR = Actor("cli")
@@ -111,8 +111,10 @@ def import_areas(
 @cli_errors
 def accessibility_cmd(
     out: Path = typer.Option(..., "--out", help="CSV file to write"),
-    minutes: float = typer.Option(15.0, "--minutes", help="walking-time threshold for every type"),
-    speed_kmh: float = typer.Option(4.5, "--speed-kmh", help="walking speed"),
+    minutes: float = typer.Option(
+        15.0, "--minutes", help="walking-time threshold for every type", parser=FINITE
+    ),
+    speed_kmh: float = typer.Option(4.5, "--speed-kmh", help="walking speed", parser=FINITE),
     per_type: bool = typer.Option(False, "--per-type", help="use each type's own threshold instead"),
 ) -> None:
     """Walking time from every residential area to the nearest facility of every type (stored as a
@@ -147,12 +149,12 @@ def _pct(share: float | None) -> str:
 @cli_errors
 def site_cmd(
     type_code: str = typer.Option(..., "--type", help="facility type code"),
-    k: int = typer.Option(..., "--k", help="number of new sites"),
+    k: int = typer.Option(..., "--k", help="number of new sites", parser=COUNT),
     candidates: str = typer.Option("idle-spaces", "--candidates", help="idle-spaces, or a GeoJSON/CSV file"),
     method: str = typer.Option("mclp", "--method", help="mclp (maximal covering) or pmedian"),
     weight: str = typer.Option(None, "--weight", help="population or elderly (default by type)"),
-    minutes: float = typer.Option(15.0, "--minutes"),
-    speed_kmh: float = typer.Option(4.5, "--speed-kmh"),
+    minutes: float = typer.Option(15.0, "--minutes", parser=FINITE),
+    speed_kmh: float = typer.Option(4.5, "--speed-kmh", parser=FINITE),
 ) -> None:
     """Choose K new sites for a facility type to cover the most residents not yet covered."""
     from cityloop.core.db import session_scope
@@ -198,7 +200,9 @@ def site_cmd(
 
 @livability_app.command("propose-task")
 @cli_errors
-def propose_task_cmd(site_id: int = typer.Argument(..., help="plan site id printed by `site`")) -> None:
+def propose_task_cmd(
+    site_id: int = typer.Argument(..., help="plan site id printed by `site`", parser=ID),
+) -> None:
     """Create a task in the 15-minute-circle action for a chosen site."""
     from cityloop import bridges
     from cityloop.core.db import session_scope

@@ -18,6 +18,7 @@ from shapely.geometry import shape
 
 from cityloop.core.errors import ValidationFailed
 from cityloop.core.geo import Datum, to_wgs84
+from cityloop.core.validation import strip_controls
 
 LON_KEYS = ("lon", "lng", "longitude", "x", "经度")
 LAT_KEYS = ("lat", "latitude", "y", "纬度")
@@ -58,7 +59,7 @@ def read_points(data: bytes, *, filename: str, crs: str = "wgs84") -> list[Point
         datum = Datum(crs)
     except ValueError as exc:
         raise ValidationFailed("livability.import.bad_crs", crs=crs) from exc
-    text = _decode(data, filename)
+    text = strip_controls(_decode(data, filename))
     name = filename.lower()
     looks_json = text.lstrip()[:1] in ("{", "[")
     if name.endswith((".geojson", ".json")) or (looks_json and not name.endswith(".csv")):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from cityloop.core.schemas import Out, Strict, ZonedDatetime
+from cityloop.core.schemas import Out, Patch, Strict, ZonedDatetime
 
 
 class FacilityTypeOut(Out):
@@ -29,7 +29,7 @@ class FacilityTypeCreate(Strict):
     basis: str | None = Field(default=None, max_length=300)
 
 
-class FacilityTypeUpdate(Strict):
+class FacilityTypeUpdate(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=80)
     name_en: str | None = Field(default=None, min_length=1, max_length=120)
     threshold_minutes: float | None = None
@@ -76,7 +76,7 @@ class AreaCreate(Strict):
     elderly_population: int
 
 
-class AreaUpdate(Strict):
+class AreaUpdate(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     population: int | None = None
     elderly_population: int | None = None

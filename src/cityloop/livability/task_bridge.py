@@ -166,7 +166,9 @@ def responsible_person(session: Session, unit: Any) -> Any:
         )
         person = session.execute(below.limit(1)).scalars().first()
     if person is None:
-        raise ValidationFailed("livability.task.no_person", code="no_responsible_person", unit=unit.name)
+        raise ValidationFailed(
+            "livability.task.no_person", error_code="no_responsible_person", unit=unit.name
+        )
     return person
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
+from cityloop.core.validation import Id, Int, finite, parse_int
 from cityloop.livability import accessibility, service, siting
 from cityloop.livability.api import MAX_UPLOAD, plan_out, propose
 from cityloop.livability.models import PlanSite, SitePlan
@@ -97,10 +98,8 @@ def run_form(
 
 
 def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # refused by the service with a message naming the field
+    number = finite(text)
+    return float("nan") if number is None else number  # refused by the service, naming the field
 
 
 @router.get("/livability/siting", response_class=HTMLResponse)
@@ -108,10 +107,10 @@ def siting_page(
     request: Request,
     me: PageUser,
     db: DB,
-    plan: int | None = None,
+    plan: Id | None = None,
     error: str | None = None,
     v: dict[str, Any] | None = None,
-    status_code: int = 200,
+    status_code: Annotated[Int, Query(ge=200, le=599)] = 200,
 ) -> HTMLResponse:
     require_plans(db, me)
     plans = db.execute(select(SitePlan).order_by(SitePlan.id.desc()).limit(20)).scalars().all()
@@ -152,7 +151,7 @@ def siting_form(
             db,
             actor=me,
             type_code=type,
-            k=int(_float(k)) if _float(k) == _float(k) else 0,
+            k=parse_int(k, lo=0, hi=100_000) or 0,  # 0 is refused by the service, naming the field
             candidates=siting.idle_space_candidates(db),
             candidate_source="idle-spaces",
             method=method,
@@ -175,7 +174,7 @@ def siting_form(
 
 @router.post("/livability/plan-sites/{site_id}/propose-task", response_class=HTMLResponse)
 def propose_form(
-    site_id: int, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
+    site_id: Id, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     require_propose(db, me)
     check_csrf(request, csrf)
@@ -192,7 +191,11 @@ def propose_form(
 
 @router.get("/livability/data", response_class=HTMLResponse)
 def data_page(
-    request: Request, me: PageUser, db: DB, error: str | None = None, status_code: int = 200
+    request: Request,
+    me: PageUser,
+    db: DB,
+    error: str | None = None,
+    status_code: Annotated[Int, Query(ge=200, le=599)] = 200,
 ) -> HTMLResponse:
     me.require(LIVABILITY_READ)
     counts: dict[str, int] = defaultdict(int)

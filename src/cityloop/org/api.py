@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 
 from cityloop.core.errors import NotFound
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import ORG_READ, ORG_WRITE, USERS_READ, USERS_WRITE
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
 from cityloop.org import service
 from cityloop.org.models import Person, Unit, User
 from cityloop.org.schemas import (
@@ -24,9 +22,7 @@ from cityloop.org.schemas import (
     UserUpdate,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1", tags=["org"], responses=ERRORS)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.core.errors import ValidationFailed
 from cityloop.core.geo import Datum, GeometryError, parse_area, to_geojson, to_wgs84, transform_geometry
+from cityloop.core.validation import strip_controls
 from cityloop.org import service
 from cityloop.org.models import AREA_KINDS, Unit, UnitKind
 
@@ -92,7 +93,7 @@ def import_units(
         raw_name = props.get(name_field)
         if not isinstance(raw_name, str) or not raw_name.strip():
             raise ValidationFailed("import.missing_name", index=index, field=name_field)
-        name = raw_name.strip()
+        name = strip_controls(raw_name, multiline=False).strip()
         try:
             geom = parse_area(feature.get("geometry"))
             if datum is not Datum.wgs84:

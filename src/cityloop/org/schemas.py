@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from cityloop.core.permissions import Role
-from cityloop.core.schemas import Out, Strict, ZonedDatetime
+from cityloop.core.schemas import Out, Patch, Strict, ZonedDatetime
 from cityloop.org.models import UnitKind
 
 
@@ -35,7 +35,10 @@ class UnitCreate(Strict):
     administered_by: str | None = Field(default=None, max_length=120)
 
 
-class UnitUpdate(Strict):
+class UnitUpdate(Patch):
+    clearable = frozenset(
+        {"name_en", "administered_by", "geometry"}
+    )  # null clears these; any other null is a 422
     version: int = Field(description="the version you read; a stale one gets 409")
     name: str | None = Field(default=None, min_length=1, max_length=120)
     name_en: str | None = Field(default=None, max_length=160)
@@ -76,7 +79,7 @@ class UserCreate(Strict):
     display_name: str | None = Field(default=None, max_length=120)
 
 
-class UserUpdate(Strict):
+class UserUpdate(Patch):
     display_name: str | None = Field(default=None, max_length=120)
     role: Role | None = None
     unit: str | None = Field(default=None, description="code or name of the new unit")

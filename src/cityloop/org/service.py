@@ -18,6 +18,7 @@ from cityloop.core.errors import Conflict, NotFound, TooManyAttempts, Unauthoriz
 from cityloop.core.geo import GeometryError, parse_area, to_geojson
 from cityloop.core.permissions import DISTRICT_WIDE, Principal, Role
 from cityloop.core.security import hash_password, new_api_token, token_digest, verify_password
+from cityloop.core.validation import parse_id
 from cityloop.org.models import AREA_KINDS, ApiToken, Person, Unit, UnitKind, User
 
 Actor = Principal | audit.Actor | None
@@ -186,8 +187,9 @@ def list_units(
 def get_unit_in_scope(session: Session, *, principal: Principal, ref: str) -> Unit:
     """A unit by id or code, as seen by ``principal``: out of scope is indistinguishable from absent."""
     unit = None
-    if ref.isdigit():
-        unit = session.get(Unit, int(ref))
+    unit_id = parse_id(ref)
+    if unit_id is not None:
+        unit = session.get(Unit, unit_id)
     if unit is None:
         unit = session.execute(select(Unit).where(Unit.code == ref)).scalar_one_or_none()
     if unit is None or not principal.sees_path(unit.path):

@@ -14,6 +14,7 @@ from cityloop.core import audit
 from cityloop.core.errors import AppError, NotFound
 from cityloop.core.http import DB, check_csrf, request_locale
 from cityloop.core.permissions import AUDIT_READ, ORG_READ, ORG_WRITE, USERS_READ, USERS_WRITE, Role
+from cityloop.core.validation import Int
 from cityloop.org import service
 from cityloop.org.models import Unit, UnitKind, User
 from cityloop.web.pages import PageUser, render
@@ -177,7 +178,7 @@ def update_unit(
     me: PageUser,
     db: DB,
     csrf: Annotated[str, Form()] = "",
-    version: Annotated[int, Form()] = 0,
+    version: Annotated[Int, Form()] = 0,
     code: Annotated[str, Form(max_length=40)] = "",
     name: Annotated[str, Form(max_length=120)] = "",
     parent: Annotated[str, Form()] = "",

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal, Locale
 from cityloop.core.permissions import Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Id, Int, Offset
 from cityloop.org import service as org
 from cityloop.org.models import Unit
 from cityloop.programme import evidence as ev
@@ -55,9 +56,7 @@ from cityloop.programme.schemas import (
 )
 from cityloop.programme.service import TaskQuery
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/programme", tags=["programme"], responses=ERRORS)
 
 
@@ -122,7 +121,7 @@ def list_actions(db: DB, principal: CurrentPrincipal, programme: str | None = No
 
 
 @router.get("/actions/{action_id}", response_model=ActionOut)
-def get_action(action_id: int, db: DB, principal: CurrentPrincipal) -> ActionOut:
+def get_action(action_id: Id, db: DB, principal: CurrentPrincipal) -> ActionOut:
     return views.action_out(db, service.get_action(db, principal=principal, action_id=action_id))
 
 
@@ -192,8 +191,8 @@ def list_tasks(
     status: str | None = Query(None, description="green, yellow, red or done"),
     state: str | None = None,
     q: str | None = None,
-    limit: int = Query(200, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    limit: Annotated[Int, Query(ge=1, le=1000)] = 200,
+    offset: Offset = 0,
 ) -> TaskPage:
     query = task_query(
         db,
@@ -248,12 +247,12 @@ def _ms(m: MilestoneIn) -> MilestoneInput:
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut)
-def get_task(task_id: int, db: DB, principal: CurrentPrincipal) -> TaskOut:
+def get_task(task_id: Id, db: DB, principal: CurrentPrincipal) -> TaskOut:
     return views.task_out(service.get_task(db, principal=principal, task_id=task_id))
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut)
-def update_task(task_id: int, body: TaskUpdate, db: DB, principal: CurrentPrincipal) -> TaskOut:
+def update_task(task_id: Id, body: TaskUpdate, db: DB, principal: CurrentPrincipal) -> TaskOut:
     """Edit a task's plan (only the fields sent); the lead of the action only; audited."""
     task = service.get_task(db, principal=principal, task_id=task_id)
     sent = body.model_dump(exclude_unset=True, exclude={"version"})
@@ -277,7 +276,7 @@ def update_task(task_id: int, body: TaskUpdate, db: DB, principal: CurrentPrinci
 
 
 @router.put("/tasks/{task_id}/milestones", response_model=TaskOut)
-def replan(task_id: int, body: ReplanIn, db: DB, principal: CurrentPrincipal) -> TaskOut:
+def replan(task_id: Id, body: ReplanIn, db: DB, principal: CurrentPrincipal) -> TaskOut:
     """Replace the milestones not yet done (dates must run forward inside the task's span)."""
     task = service.get_task(db, principal=principal, task_id=task_id)
     service.replan(
@@ -294,18 +293,18 @@ def replan(task_id: int, body: ReplanIn, db: DB, principal: CurrentPrincipal) ->
 
 
 @router.get("/tasks/{task_id}/timeline", response_model=list[TimelineItem])
-def task_timeline(task_id: int, db: DB, principal: CurrentPrincipal, locale: Locale) -> list[TimelineItem]:
+def task_timeline(task_id: Id, db: DB, principal: CurrentPrincipal, locale: Locale) -> list[TimelineItem]:
     task = service.get_task(db, principal=principal, task_id=task_id)
     return views.timeline(db, task=task, locale=locale)
 
 
 @router.get("/tasks/{task_id}/reports", response_model=list[ReportOut])
-def list_reports(task_id: int, db: DB, principal: CurrentPrincipal) -> list[ReportOut]:
+def list_reports(task_id: Id, db: DB, principal: CurrentPrincipal) -> list[ReportOut]:
     return views.reports(db, task=service.get_task(db, principal=principal, task_id=task_id))
 
 
 @router.post("/tasks/{task_id}/reports", response_model=ReportOut, status_code=201)
-def report_progress(task_id: int, body: ReportIn, db: DB, principal: CurrentPrincipal) -> ReportOut:
+def report_progress(task_id: Id, body: ReportIn, db: DB, principal: CurrentPrincipal) -> ReportOut:
     task = service.get_task(db, principal=principal, task_id=task_id)
     report = workflow.report_progress(
         db,
@@ -322,7 +321,7 @@ def report_progress(task_id: int, body: ReportIn, db: DB, principal: CurrentPrin
 
 
 @router.post("/tasks/{task_id}/submit", response_model=TaskOut)
-def submit(task_id: int, body: SubmitIn, db: DB, principal: CurrentPrincipal) -> TaskOut:
+def submit(task_id: Id, body: SubmitIn, db: DB, principal: CurrentPrincipal) -> TaskOut:
     task = service.get_task(db, principal=principal, task_id=task_id)
     workflow.submit_for_acceptance(db, principal=principal, task=task, note=body.note or "")
     db.commit()
@@ -330,12 +329,12 @@ def submit(task_id: int, body: SubmitIn, db: DB, principal: CurrentPrincipal) ->
 
 
 @router.get("/tasks/{task_id}/acceptances", response_model=list[AcceptanceOut])
-def list_acceptances(task_id: int, db: DB, principal: CurrentPrincipal) -> list[AcceptanceOut]:
+def list_acceptances(task_id: Id, db: DB, principal: CurrentPrincipal) -> list[AcceptanceOut]:
     return views.acceptances(db, task=service.get_task(db, principal=principal, task_id=task_id))
 
 
 @router.post("/tasks/{task_id}/acceptance", response_model=AcceptanceOut, status_code=201)
-def accept(task_id: int, body: AcceptanceIn, db: DB, principal: CurrentPrincipal) -> AcceptanceOut:
+def accept(task_id: Id, body: AcceptanceIn, db: DB, principal: CurrentPrincipal) -> AcceptanceOut:
     task = service.get_task(db, principal=principal, task_id=task_id)
     acceptance = workflow.accept(
         db,
@@ -358,8 +357,8 @@ async def upload_evidence(
     db: DB,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File()],
-    task_id: Annotated[int | None, Form()] = None,
-    problem_id: Annotated[int | None, Form()] = None,
+    task_id: Annotated[Id | None, Form()] = None,
+    problem_id: Annotated[Id | None, Form()] = None,
 ) -> EvidenceOut:
     """Upload one file for a task or a problem in your scope; then name its id in a report,
     an acceptance, a rectification or a 销号."""
@@ -393,7 +392,7 @@ def _evidence_target(
 
 
 @router.get("/evidence/{evidence_id}")
-def download_evidence(evidence_id: int, db: DB, principal: CurrentPrincipal) -> Response:
+def download_evidence(evidence_id: Id, db: DB, principal: CurrentPrincipal) -> Response:
     item = db.get(Evidence, evidence_id)
     if item is None:
         raise NotFound("error.programme.evidence_not_found", ref=evidence_id)
@@ -418,7 +417,7 @@ def list_problems(
     principal: CurrentPrincipal,
     state: str | None = None,
     action: str | None = None,
-    limit: int = Query(500, ge=1, le=2000),
+    limit: Annotated[Int, Query(ge=1, le=2000)] = 500,
 ) -> list[ProblemOut]:
     principal.require(perm.READ)
     stmt = select(Problem)
@@ -455,12 +454,12 @@ def raise_problem(body: ProblemCreate, db: DB, principal: CurrentPrincipal) -> P
 
 
 @router.get("/problems/{problem_id}", response_model=ProblemOut)
-def get_problem(problem_id: int, db: DB, principal: CurrentPrincipal) -> ProblemOut:
+def get_problem(problem_id: Id, db: DB, principal: CurrentPrincipal) -> ProblemOut:
     return views.problem_out(db, workflow.get_problem(db, principal=principal, problem_id=problem_id))
 
 
 @router.post("/problems/{problem_id}/rectify", response_model=ProblemOut)
-def rectify(problem_id: int, body: RectifyIn, db: DB, principal: CurrentPrincipal) -> ProblemOut:
+def rectify(problem_id: Id, body: RectifyIn, db: DB, principal: CurrentPrincipal) -> ProblemOut:
     problem = workflow.get_problem(db, principal=principal, problem_id=problem_id)
     workflow.rectify(
         db, principal=principal, problem=problem, rectification=body.rectification, evidence_ids=body.evidence
@@ -470,7 +469,7 @@ def rectify(problem_id: int, body: RectifyIn, db: DB, principal: CurrentPrincipa
 
 
 @router.post("/problems/{problem_id}/close", response_model=ProblemOut)
-def close_problem(problem_id: int, body: CloseIn, db: DB, principal: CurrentPrincipal) -> ProblemOut:
+def close_problem(problem_id: Id, body: CloseIn, db: DB, principal: CurrentPrincipal) -> ProblemOut:
     """销号: refused without evidence on file, and for the responsible unit itself."""
     problem = workflow.get_problem(db, principal=principal, problem_id=problem_id)
     workflow.close_problem(
@@ -485,8 +484,8 @@ def list_notices(
     db: DB,
     principal: CurrentPrincipal,
     state: str | None = None,
-    min_level: int = Query(0, ge=0, le=2),
-    limit: int = Query(500, ge=1, le=2000),
+    min_level: Annotated[Int, Query(ge=0, le=2)] = 0,
+    limit: Annotated[Int, Query(ge=1, le=2000)] = 500,
 ) -> list[NoticeOut]:
     principal.require(perm.READ)
     stmt = select(Notice).where(Notice.level >= min_level)
@@ -500,7 +499,7 @@ def list_notices(
 
 
 @router.post("/notices/{notice_id}/reply", response_model=NoticeOut)
-def reply_notice(notice_id: int, body: ReplyIn, db: DB, principal: CurrentPrincipal) -> NoticeOut:
+def reply_notice(notice_id: Id, body: ReplyIn, db: DB, principal: CurrentPrincipal) -> NoticeOut:
     notice = workflow.get_notice(db, principal=principal, notice_id=notice_id)
     workflow.reply_notice(db, principal=principal, notice=notice, reply=body.reply)
     db.commit()

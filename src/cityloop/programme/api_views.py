@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from cityloop.core.clock import isoformat
 from cityloop.core.http import DB, CurrentPrincipal, Locale
+from cityloop.core.validation import Finite, Int
 from cityloop.programme import battlemap, evaluation, ledger, reports, service, supervision
 from cityloop.programme import permissions as perm
 from cityloop.programme.api import ERRORS, task_query
@@ -42,8 +43,10 @@ def map_data(
     status: str | None = None,
     shapes: bool = Query(True, description="include line and area geometry"),
     bbox: str | None = Query(None, description="west,south,east,north in degrees: only this view"),
-    cell: float | None = Query(None, description="cluster cell size in degrees"),
-    max_points: int | None = Query(None, ge=1, le=50000, description="above this, clusters (default 3000)"),
+    cell: Annotated[Finite | None, Query(description="cluster cell size in degrees")] = None,
+    max_points: Annotated[
+        Int | None, Query(ge=1, le=50000, description="above this, clusters (default 3000)")
+    ] = None,
 ) -> Response:
     """Tasks with a place under the filters, column by column; clusters when there are too many."""
     query = task_query(db, principal, programme=programme, action=action, unit=unit, status=status)
@@ -66,7 +69,7 @@ def map_timeline(
     action: str | None = None,
     unit: str | None = None,
     status: str | None = None,
-    limit: int = Query(60, ge=1, le=500),
+    limit: Annotated[Int, Query(ge=1, le=500)] = 60,
 ) -> Response:
     """The Gantt rows: the most urgent tasks (red first) under the filters, with milestones."""
     query = task_query(db, principal, programme=programme, action=action, unit=unit, status=status)

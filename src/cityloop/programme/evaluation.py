@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session
 
 from cityloop.core.clock import display_zone, now
 from cityloop.core.errors import ValidationFailed
+from cityloop.core.validation import YEAR_MAX, YEAR_MIN
 from cityloop.org.models import Unit, UnitKind
 from cityloop.programme import service
 from cityloop.programme.models import Acceptance, Milestone, Problem, Programme, ScoreSnapshot, Task
 
 METRICS = ("completion", "timeliness", "problem_closure", "acceptance_pass")
 LEVELS = ("action", "department", "street")
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})\Z")
 AREA = frozenset({UnitKind.street, UnitKind.town})
 
 
@@ -79,7 +80,7 @@ def month_bounds(month: str | None, today: date) -> tuple[str, date]:
     if not month:
         month = f"{today.year:04d}-{today.month:02d}"
     m = MONTH_RE.match(month)
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    if not m or not 1 <= int(m.group(2)) <= 12 or not YEAR_MIN <= int(m.group(1)) <= YEAR_MAX:
         raise ValidationFailed("error.programme.month_invalid", field="month", month=month)
     year, mon = int(m.group(1)), int(m.group(2))
     end = date(year, mon, calendar.monthrange(year, mon)[1])

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from cityloop.core.errors import AppError, ValidationFailed
 from cityloop.core.i18n import translate
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import clean_row, parse_int
 from cityloop.org import service as org
 from cityloop.org.models import Person, Unit
 from cityloop.programme import permissions as perm
@@ -331,7 +332,8 @@ def _place(ctx: _Ctx, row_no: int, values: dict[str, Any], text: str) -> dict[st
 def _sheet_rows(ws: Any, cols: dict[str, int]) -> Iterator[tuple[int, Callable[[str], Any]]]:
     """The non-blank data rows of a sheet (from row 2): the row number and a reader by column key
     (None for a column the sheet lacks or a short row)."""
-    for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+    for row_no, raw in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+        row = clean_row(raw)
         if not any(_cell_text(v) for v in row):
             continue
 
@@ -417,7 +419,8 @@ def _parse_indicators(
         except ValidationFailed as exc:
             field_name = str(exc.params.get("field", ""))
             parts = field_name.split(".")
-            index = int(parts[1]) - 2 if len(parts) > 1 and parts[1].isdigit() else 0
+            sheet_row = parse_int(parts[1], lo=2, hi=1_000_000) if len(parts) > 1 else None
+            index = sheet_row - 2 if sheet_row is not None else 0
             column = {"target_value": "target_value"}.get(parts[-1], "name")
             ctx.found.add(
                 IND_SHEET,
@@ -474,7 +477,8 @@ def import_ledger(
     tasks: dict[str, Any] = {}
     seen: set[str] = set()
     if not found.errors:
-        for row_no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+        for row_no, raw in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+            row = clean_row(raw)
             if row_no > MAX_ROWS:
                 raise ValidationFailed("error.programme.import_too_many", limit=MAX_ROWS)
             if not any(_cell_text(v) for v in row):

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from cityloop.core.errors import ValidationFailed
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import in_years
 from cityloop.org.models import Person, Unit
 from cityloop.programme import evaluation
 from cityloop.programme import permissions as perm
 from cityloop.programme.evaluation import end_moment
 from cityloop.programme.models import Milestone, Notice, Problem, ProblemState, Programme, Status, Task
 
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})\Z")
 
 
 def week_bounds(week: str | None, today: date) -> tuple[str, date, date]:
@@ -32,6 +33,8 @@ def week_bounds(week: str | None, today: date) -> tuple[str, date, date]:
         if not m:
             raise ValueError(week)
         monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        if not in_years(monday):
+            raise ValueError(week)
     except ValueError:
         raise ValidationFailed("error.programme.week_invalid", field="week", week=week) from None
     return week, monday, monday + timedelta(days=6)

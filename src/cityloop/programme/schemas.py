@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from cityloop.core.schemas import Out, Strict, ZonedDatetime
+from cityloop.core.schemas import Out, Patch, Strict, ZonedDatetime
 
 
 class Ref(Out):
@@ -42,7 +42,7 @@ class ProgrammeCreate(Strict):
     name_en: str | None = Field(default=None, max_length=200)
 
 
-class SettingsUpdate(Strict):
+class SettingsUpdate(Patch):
     supervision: dict[str, float] | None = Field(
         default=None, description="behind_margin_pct, due_soon_days, stale_report_days, reply_days, …"
     )
@@ -153,9 +153,10 @@ class TaskCreate(Strict):
     )
 
 
-class TaskUpdate(Strict):
+class TaskUpdate(Patch):
     """PATCH: send only what changes, with the version you read."""
 
+    clearable = frozenset({"target", "place", "site_plan"})  # null clears these; any other null is a 422
     version: int = Field(description="the version you read; a stale one gets 409")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     target: str | None = None

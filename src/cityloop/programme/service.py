@@ -19,6 +19,7 @@ from cityloop.core import audit
 from cityloop.core.clock import now
 from cityloop.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import parse_id
 from cityloop.org.models import Person, Unit, UnitKind
 from cityloop.programme import permissions as perm
 from cityloop.programme.models import (
@@ -313,7 +314,8 @@ def get_action(session: Session, *, principal: Principal, action_id: int) -> Act
 
 def find_action(session: Session, *, programme: Programme, ref: str) -> Action:
     stmt = select(Action).where(Action.programme_id == programme.id)
-    stmt = stmt.where(Action.id == int(ref)) if ref.isdigit() else stmt.where(Action.code == ref)
+    action_id = parse_id(ref)
+    stmt = stmt.where(Action.id == action_id) if action_id is not None else stmt.where(Action.code == ref)
     action = session.execute(stmt).scalar_one_or_none()
     if action is None:
         raise NotFound("error.programme.action_not_found", ref=ref)
@@ -520,7 +522,7 @@ def update_task(
     if expected_version is not None and expected_version != task.version:
         raise Conflict("error.stale_version", current=task.version)
     if task.state == TaskState.accepted:
-        raise Conflict("error.programme.task_closed", code="task_closed")
+        raise Conflict("error.programme.task_closed", error_code="task_closed")
     unknown = set(changes) - EDITABLE_TASK_FIELDS
     if unknown:
         raise ValidationFailed("error.unknown_field", field=", ".join(sorted(unknown)))
@@ -673,8 +675,9 @@ def task_conditions(principal: Principal, query: TaskQuery) -> list[Any]:
 
 def find_person(session: Session, *, ref: str, unit: Unit | None = None) -> Person:
     """A person by id, or by name (inside ``unit``'s subtree when given)."""
-    if ref.isdigit():
-        person = session.get(Person, int(ref))
+    person_id = parse_id(ref)
+    if person_id is not None:
+        person = session.get(Person, person_id)
         if person is not None:
             return person
     stmt = select(Person).where(Person.name == ref.strip(), Person.active.is_(True))

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from cityloop.core.errors import AppError, ValidationFailed
 from cityloop.core.http import DB, request_locale
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import Id, Int, Page, finite, in_years, parse_id
 from cityloop.org import service as org
 from cityloop.org.models import Person, Unit, UnitKind
 from cityloop.programme import evidence as ev
@@ -165,7 +166,7 @@ def create_action(
 
 
 @router.get("/programme/actions/{action_id}", response_class=HTMLResponse)
-def action_page(action_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def action_page(action_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     action = service.get_action(db, principal=me, action_id=action_id)
     tasks, total = service.list_tasks(db, principal=me, query=TaskQuery(action_id=action.id, limit=500))
     return render(
@@ -192,7 +193,7 @@ def tasks_page(
     unit: str = "",
     status: str = "",
     q: str = "",
-    page: int = 1,
+    page: Page = 1,
 ) -> HTMLResponse:
     me.require(perm.READ)
     programme = chosen_programme(request, db)
@@ -265,7 +266,10 @@ def milestone_rows(
         if not (name.strip() or due or pct):
             continue
         try:
-            out.append(MilestoneInput(name, date.fromisoformat(due), float(pct), deliverable or None))
+            due_on, planned = date.fromisoformat(due), finite(pct)
+            if planned is None or not in_years(due_on):
+                raise ValueError(pct)
+            out.append(MilestoneInput(name, due_on, planned, deliverable or None))
         except ValueError:
             raise ValidationFailed(
                 "error.programme.milestone_row", field=f"milestones.{i + 1}", seq=i + 1
@@ -280,7 +284,10 @@ def indicator_lines(text: str) -> list[IndicatorInput]:
         parts = [p.strip() for p in line.replace("｜", "|").split("|")]
         try:
             name, unit, baseline, target = parts
-            out.append(IndicatorInput(name, unit, float(baseline), float(target)))
+            low, high = finite(baseline), finite(target)
+            if low is None or high is None:
+                raise ValueError(line)
+            out.append(IndicatorInput(name, unit, low, high))
         except ValueError:
             raise ValidationFailed("error.programme.indicator_row", field=f"indicators.{i}", seq=i) from None
     return out
@@ -295,7 +302,10 @@ def parse_place(text: str, lon: str, lat: str) -> dict[str, Any] | None:
             raise ValidationFailed("error.programme.place_invalid", field="place") from None
     if lon.strip() and lat.strip():
         try:
-            return {"type": "Point", "coordinates": [float(lon), float(lat)]}
+            x, y = finite(lon), finite(lat)
+            if x is None or y is None:
+                raise ValueError(lon)
+            return {"type": "Point", "coordinates": [x, y]}
         except ValueError:
             raise ValidationFailed("error.programme.place_invalid", field="place") from None
     return None
@@ -361,11 +371,20 @@ def create_task(
     return RedirectResponse(f"/programme/tasks/{task.id}?saved=1", status_code=303)
 
 
+def _milestone_id(text: str | None) -> int | None:
+    if not text:
+        return None
+    found = parse_id(text)
+    if found is None:
+        raise ValidationFailed("error.programme.number", field="milestone_id")
+    return found
+
+
 def _number(text: str, field: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValidationFailed("error.programme.number", field=field) from None
+    number = finite(text)
+    if number is None:
+        raise ValidationFailed("error.programme.number", field=field)
+    return number
 
 
 def _day(text: str, field: str) -> date:
@@ -413,11 +432,11 @@ def task_page(
 
 
 @router.get("/programme/tasks/{task_id}", response_class=HTMLResponse)
-def task_detail(task_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def task_detail(task_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     return task_page(request, me, db, service.get_task(db, principal=me, task_id=task_id))
 
 
-def _redo(request: Request, me: Principal, db: DB, task_id: int, exc: AppError) -> HTMLResponse:
+def _redo(request: Request, me: Principal, db: DB, task_id: Id, exc: AppError) -> HTMLResponse:
     db.rollback()
     task = service.get_task(db, principal=me, task_id=task_id)
     return task_page(request, me, db, task, error=_error_page(request, exc), status_code=exc.status_code)
@@ -425,7 +444,7 @@ def _redo(request: Request, me: Principal, db: DB, task_id: int, exc: AppError) 
 
 @router.post("/programme/tasks/{task_id}/report", response_class=HTMLResponse)
 async def post_report(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
@@ -448,7 +467,7 @@ async def post_report(
             task=task,
             value=_number(value, "value"),
             narrative=narrative,
-            milestone_id=int(milestone_id) if milestone_id else None,
+            milestone_id=_milestone_id(milestone_id),
             evidence_ids=ids,
             indicator_values=extra,
         )
@@ -460,7 +479,7 @@ async def post_report(
 
 @router.post("/programme/tasks/{task_id}/submit", response_class=HTMLResponse)
 def post_submit(
-    task_id: int, request: Request, me: PageUser, db: DB, note: Annotated[str, Form()] = ""
+    task_id: Id, request: Request, me: PageUser, db: DB, note: Annotated[str, Form()] = ""
 ) -> Response:
     task = service.get_task(db, principal=me, task_id=task_id)
     try:
@@ -472,7 +491,7 @@ def post_submit(
 
 
 @router.post("/programme/tasks/{task_id}/accept", response_class=HTMLResponse)
-async def post_accept(task_id: int, request: Request, me: PageUser, db: DB) -> Response:
+async def post_accept(task_id: Id, request: Request, me: PageUser, db: DB) -> Response:
     """The acceptance form: one radio group per checklist item ("r:<checklist>:<item>")."""
     task = service.get_task(db, principal=me, task_id=task_id)
     form = await request.form()
@@ -505,11 +524,11 @@ async def post_accept(task_id: int, request: Request, me: PageUser, db: DB) -> R
 
 @router.post("/programme/tasks/{task_id}/milestones", response_class=HTMLResponse)
 def post_replan(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
-    version: Annotated[int, Form()] = 0,
+    version: Annotated[Int, Form()] = 0,
     due_on: Annotated[str, Form()] = "",
     ms_name: Annotated[list[str] | None, Form()] = None,
     ms_due: Annotated[list[str] | None, Form()] = None,
@@ -536,7 +555,7 @@ def post_replan(
 
 @router.post("/programme/tasks/{task_id}/problems", response_class=HTMLResponse)
 def post_problem(
-    task_id: int,
+    task_id: Id,
     request: Request,
     me: PageUser,
     db: DB,

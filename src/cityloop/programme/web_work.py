@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from cityloop.core.errors import AppError, NotFound, ValidationFailed
 from cityloop.core.http import DB, request_locale
+from cityloop.core.validation import Id, finite
 from cityloop.programme import evaluation, ledger, reports, service, views, workflow
 from cityloop.programme import evidence as ev
 from cityloop.programme import permissions as perm
@@ -99,7 +100,7 @@ def _problem_page(
 
 
 @router.get("/programme/problems/{problem_id}", response_class=HTMLResponse)
-def problem_page(problem_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def problem_page(problem_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     return _problem_page(request, me, db, workflow.get_problem(db, principal=me, problem_id=problem_id))
 
 
@@ -123,7 +124,7 @@ async def _files(db: DB, me: Any, request: Request, problem: Problem) -> list[in
 
 @router.post("/programme/problems/{problem_id}/rectify", response_class=HTMLResponse)
 async def post_rectify(
-    problem_id: int,
+    problem_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
@@ -141,7 +142,7 @@ async def post_rectify(
 
 @router.post("/programme/problems/{problem_id}/close", response_class=HTMLResponse)
 async def post_close(
-    problem_id: int,
+    problem_id: Id,
     request: Request,
     me: PageUser,
     db: DB,
@@ -157,7 +158,7 @@ async def post_close(
     return RedirectResponse(f"/programme/problems/{problem_id}?saved=1", status_code=303)
 
 
-def _redo(request: Request, me: Any, db: DB, problem_id: int, exc: AppError) -> HTMLResponse:
+def _redo(request: Request, me: Any, db: DB, problem_id: Id, exc: AppError) -> HTMLResponse:
     db.rollback()
     problem = workflow.get_problem(db, principal=me, problem_id=problem_id)
     return _problem_page(
@@ -192,7 +193,7 @@ def notices_page(
 
 @router.post("/programme/notices/{notice_id}/reply", response_class=HTMLResponse)
 def post_reply(
-    notice_id: int, request: Request, me: PageUser, db: DB, reply: Annotated[str, Form()] = ""
+    notice_id: Id, request: Request, me: PageUser, db: DB, reply: Annotated[str, Form()] = ""
 ) -> Response:
     notice = workflow.get_notice(db, principal=me, notice_id=notice_id)
     try:
@@ -300,7 +301,7 @@ async def post_settings(request: Request, me: PageUser, db: DB) -> Response:
 
 
 def _float(value: Any, field: str) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        raise ValidationFailed("error.programme.setting_range", field=field) from None
+    number = finite(str(value))
+    if number is None:
+        raise ValidationFailed("error.programme.setting_range", field=field)
+    return number

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 
 from cityloop.core.errors import TooLarge
 from cityloop.core.http import DB, CurrentPrincipal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Id
 from cityloop.resources import excel, grading, service
 from cityloop.resources.models import Building, GradingSystem, IdleSpace
 from cityloop.resources.permissions import GRADING_WRITE, RESOURCES_READ, RESOURCES_WRITE
@@ -31,9 +32,7 @@ from cityloop.resources.schemas import (
     TransitionIn,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1/resources", tags=["resources"], responses=ERRORS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 10 * 1_048_576
@@ -87,13 +86,13 @@ def create_idle(body: IdleSpaceCreate, db: DB, principal: CurrentPrincipal) -> I
 
 
 @router.get("/idle-spaces/{space_id}", response_model=IdleSpaceOut)
-def get_idle(space_id: int, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
+def get_idle(space_id: Id, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
     principal.require(RESOURCES_READ)
     return idle_out(service.get_idle_space(db, space_id=space_id, principal=principal))
 
 
 @router.patch("/idle-spaces/{space_id}", response_model=IdleSpaceOut)
-def update_idle(space_id: int, body: IdleSpaceUpdate, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
+def update_idle(space_id: Id, body: IdleSpaceUpdate, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
     principal.require(RESOURCES_READ)
     row = service.get_idle_space(db, space_id=space_id, principal=principal)
     principal.require(RESOURCES_WRITE)
@@ -109,7 +108,7 @@ def update_idle(space_id: int, body: IdleSpaceUpdate, db: DB, principal: Current
 
 
 @router.delete("/idle-spaces/{space_id}", status_code=204)
-def delete_idle(space_id: int, db: DB, principal: CurrentPrincipal) -> None:
+def delete_idle(space_id: Id, db: DB, principal: CurrentPrincipal) -> None:
     principal.require(RESOURCES_READ)
     row = service.get_idle_space(db, space_id=space_id, principal=principal)
     principal.require(RESOURCES_WRITE)
@@ -118,7 +117,7 @@ def delete_idle(space_id: int, db: DB, principal: CurrentPrincipal) -> None:
 
 
 @router.post("/idle-spaces/{space_id}/transitions", response_model=IdleSpaceOut)
-def transition_idle(space_id: int, body: TransitionIn, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
+def transition_idle(space_id: Id, body: TransitionIn, db: DB, principal: CurrentPrincipal) -> IdleSpaceOut:
     """Move an idle space along idle → planned → in use (or back: drop_plan, vacate)."""
     principal.require(RESOURCES_READ)
     row = service.get_idle_space(db, space_id=space_id, principal=principal)
@@ -225,6 +224,7 @@ def ranking(period: str, db: DB, principal: CurrentPrincipal) -> list[RankedOut]
 @router.get("/grading/export.xlsx")
 def export(period: str, db: DB, principal: CurrentPrincipal) -> Response:
     principal.require(RESOURCES_READ)
+    period = service.check_period(period)  # it names the sheet and the file
     data = excel.export_ranking(db, period=period, principal=principal)
     return Response(
         data,

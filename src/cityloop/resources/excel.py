@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cityloop.core import audit
 from cityloop.core.errors import ValidationFailed
 from cityloop.core.permissions import Principal
+from cityloop.core.validation import clean_row
 from cityloop.resources import grading, service
 from cityloop.resources.models import Building
 from cityloop.resources.places import locator
@@ -94,7 +95,7 @@ def _columns(headers: list[Any]) -> dict[str, int]:
 def _rows(ws: Any) -> tuple[dict[str, int], list[tuple[int, tuple[Any, ...]]]]:
     it = ws.iter_rows(values_only=True)
     headers = list(next(it, ()) or ())
-    rows = [(n, r) for n, r in enumerate(it, start=2) if any(v not in (None, "") for v in r)]
+    rows = [(n, clean_row(r)) for n, r in enumerate(it, start=2) if any(v not in (None, "") for v in r)]
     return _columns(headers), rows
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from cityloop.core.schemas import Out, Strict, ZonedDatetime
+from cityloop.core.schemas import Out, Patch, Strict, ZonedDatetime
 
 
 class IdleSpaceOut(Out):
@@ -37,7 +37,8 @@ class IdleSpaceCreate(Strict):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class IdleSpaceUpdate(Strict):
+class IdleSpaceUpdate(Patch):
+    clearable = frozenset({"intended_use", "note"})  # null clears these; any other null is a 422
     version: int = Field(description="the version you read; a stale one gets 409")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     area_m2: float | None = None

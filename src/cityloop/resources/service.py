@@ -21,7 +21,7 @@ from cityloop.resources.places import locator
 Actor = Principal | audit.Actor | None
 CONDITIONS = ("good", "fair", "poor")
 BUILDING_KINDS = ("office", "industrial", "mixed")
-PERIOD_RE = re.compile(r"^\d{4}(-(Q[1-4]|0[1-9]|1[0-2]))?$")
+PERIOD_RE = re.compile(r"^[0-9]{4}(-(Q[1-4]|0[1-9]|1[0-2]))?\Z")
 
 # Idle-space status machine: (from, action) -> (to, roles allowed). One table, one place.
 IDLE_TRANSITIONS: dict[tuple[str, str], tuple[str, frozenset[Role]]] = {

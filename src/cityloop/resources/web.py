@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cityloop.core.errors import AppError
 from cityloop.core.http import DB, check_csrf, request_locale
+from cityloop.core.validation import Id, finite
 from cityloop.resources import excel, grading, service
 from cityloop.resources.permissions import RESOURCES_READ, RESOURCES_WRITE
 from cityloop.web.pages import PageUser, render
@@ -100,15 +101,13 @@ def create_idle(
 
 
 def _num(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # refused with a clear message by the service
+    number = finite(text)
+    return float("nan") if number is None else number  # refused with a clear message by the service
 
 
 @router.post("/resources/idle-spaces/{space_id}/{action}", response_class=HTMLResponse)
 def idle_transition(
-    space_id: int, action: str, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
+    space_id: Id, action: str, request: Request, me: PageUser, db: DB, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     me.require(RESOURCES_WRITE)
     check_csrf(request, csrf)

@@ -8,16 +8,19 @@ nothing (no twin.read). Another utility's network answers 404, as if absent.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from cityloop.core.audit import Actor
 from cityloop.core.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.core.http import DB, CurrentPrincipal
 from cityloop.core.permissions import DISTRICT_WIDE, Principal
-from cityloop.core.schemas import ErrorResponse
+from cityloop.core.schemas import API_ERRORS
+from cityloop.core.validation import Finite, Id, Int, Timestamp
 from cityloop.org import service as org
 from cityloop.org.models import Unit
 from cityloop.twin import alerts, case_bridge, impact, networks, service
@@ -39,9 +42,7 @@ from cityloop.twin.schemas import (
 )
 from cityloop.twin.telemetry import Ingestor, parse_http
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
+ERRORS = API_ERRORS  # one map for every router (core.schemas)
 router = APIRouter(prefix="/api/v1", tags=["twin"], responses=ERRORS)
 # One per API process: sensor registry and rule state are caches of what the database holds.
 _INGESTOR = Ingestor(actor=Actor("telemetry-http"))
@@ -158,8 +159,8 @@ async def import_network(
     name: Annotated[str, Form()],
     file: Annotated[UploadFile, File()],
     origin: Annotated[str | None, Form()] = None,
-    scale: Annotated[float | None, Form()] = None,
-    rotation: Annotated[float, Form()] = 0.0,
+    scale: Annotated[Finite | None, Form()] = None,
+    rotation: Annotated[Finite, Form()] = 0.0,
     crs: Annotated[str | None, Form()] = None,
     unit: Annotated[str | None, Form()] = None,
     title: Annotated[str | None, Form()] = None,
@@ -232,8 +233,8 @@ def sensor_readings(
     code: str,
     db: DB,
     principal: CurrentPrincipal,
-    since: datetime | None = None,
-    limit: int = Query(500, ge=1, le=10000),
+    since: Timestamp | None = None,
+    limit: Annotated[Int, Query(ge=1, le=10000)] = 500,
 ) -> list[ReadingOut]:
     """Readings newest first."""
     principal.require(TWIN_READ)
@@ -249,20 +250,36 @@ async def telemetry(request: Request, db: DB, principal: CurrentPrincipal) -> Te
     """A batch of readings: ``[{"sensor", "ts", "value"}, …]`` or ``{"readings": [...]}``. Stored
     once per (sensor, ts); bad items and sensors outside the caller's scope are dead-lettered."""
     principal.require(TELEMETRY_WRITE)
+    body = await request.body()
+    # Parsing and the database work run in a worker thread: while one batch waits on the database
+    # (the GIL released), the next one is parsed, instead of the event loop doing both in turn.
+    return await run_in_threadpool(_ingest_body, body, db, principal)
+
+
+_INGEST_LOCK = threading.Lock()  # the rule states in _INGESTOR are judged one batch at a time
+
+
+def _ingest_body(body: bytes, db: Session, principal: Principal) -> TelemetryResult:
     try:
-        doc = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # ValueError: bad JSON, > 4,300 digits
         raise ValidationFailed(
-            "error.invalid_json", code="invalid_json", status_code=400, details=str(exc)
+            "error.invalid_json", error_code="invalid_json", status_code=400, details=str(exc)
         ) from None
     if not isinstance(doc, list | dict):
         raise ValidationFailed("twin.error.telemetry_body")
-    try:
-        result = _INGESTOR.ingest(db, parse_http(doc), channel="http", scope_path=principal.scope_path)
-        db.commit()
-    except Exception:
-        _INGESTOR.reset()
-        raise
+    items = parse_http(doc)
+    # End the transaction the sign-in check opened before queuing for _INGEST_LOCK: a batch never
+    # holds a database lock (SQLite's one writer) while it waits for another batch. Lock order: ours,
+    # then the database's.
+    db.rollback()
+    with _INGEST_LOCK:
+        try:
+            result = _INGESTOR.ingest(db, items, channel="http", scope_path=principal.scope_path)
+            db.commit()
+        except Exception:
+            _INGESTOR.reset()
+            raise
     return TelemetryResult(
         received=result.received,
         stored=result.stored,
@@ -286,7 +303,7 @@ def list_warnings(
 
 
 @router.get("/twin/warnings/{warning_id}", response_model=WarningDetail)
-def get_warning(warning_id: int, db: DB, principal: CurrentPrincipal) -> WarningDetail:
+def get_warning(warning_id: Id, db: DB, principal: CurrentPrincipal) -> WarningDetail:
     """A warning with its full history, impact plan and case request."""
     principal.require(TWIN_READ)
     w = alerts.warning_in_scope(db, principal=principal, warning_id=warning_id)
@@ -313,7 +330,7 @@ def get_warning(warning_id: int, db: DB, principal: CurrentPrincipal) -> Warning
 
 @router.get("/twin/dead-letters", response_model=list[DeadLetterOut])
 def dead_letters(
-    db: DB, principal: CurrentPrincipal, limit: int = Query(200, ge=1, le=2000)
+    db: DB, principal: CurrentPrincipal, limit: Annotated[Int, Query(ge=1, le=2000)] = 200
 ) -> list[DeadLetterOut]:
     """Input that could not be stored, newest first (district-wide roles: payloads cross utilities)."""
     principal.require(DEAD_LETTERS_READ)

@@ -329,7 +329,7 @@ def close_guard(session: Session, case: Case) -> None:
         minutes = normal_minutes(warning)
         raise Conflict(
             "twin.case.sensors_not_normal",
-            code="sensors_not_normal",
+            error_code="sensors_not_normal",
             sensor=warning.sensor.code,
             minutes=f"{minutes:g}",
             details={

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from cityloop.core.audit import Actor
-from cityloop.core.cliutil import cli_errors, console, fail
+from cityloop.core.cliutil import COUNT, FINITE, cli_errors, console, fail
 from cityloop.twin.leaks import cli as leaks_cli
 
 twin_app = typer.Typer(help="Digital twin of water, drainage and gas networks", no_args_is_help=True)
@@ -28,8 +28,12 @@ def import_cmd(
     inp: Path = typer.Option(..., "--inp", help="the model file"),
     name: str = typer.Option(..., "--name", help="a short name to refer to the network"),
     origin: str = typer.Option(None, "--origin", help="LON,LAT where the drawing's centre goes"),
-    scale: float = typer.Option(None, "--scale", help="metres per drawing unit (with --origin)"),
-    rotation: float = typer.Option(0.0, "--rotation", help="degrees counter-clockwise (with --origin)"),
+    scale: float = typer.Option(
+        None, "--scale", help="metres per drawing unit (with --origin)", parser=FINITE
+    ),
+    rotation: float = typer.Option(
+        0.0, "--rotation", help="degrees counter-clockwise (with --origin)", parser=FINITE
+    ),
     crs: str = typer.Option(None, "--crs", help="the file's real CRS, e.g. EPSG:4547 or EPSG:4326"),
     unit: str = typer.Option(None, "--unit", help="operator unit (default util-water/util-drain/util-gas)"),
     valves: Path = typer.Option(None, "--valves", help="CSV of isolation valves: link,node"),
@@ -63,8 +67,10 @@ def import_cmd(
 def _read_valves(path: Path) -> list[tuple[str, str]]:
     import csv
 
+    from cityloop.core.validation import clean_lines
+
     with path.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(clean_lines(fh)))
     if not rows or not {"link", "node"} <= set(rows[0]):
         raise fail(f"{path}: needs a header with columns link,node")
     return [(r["link"].strip(), r["node"].strip()) for r in rows]
@@ -77,8 +83,8 @@ def sensor_add(
     kind: str = typer.Option(..., "--kind", help="pressure, flow, level, water_level, rainfall, gas, …"),
     network: str = typer.Option(None, "--network"),
     asset: str = typer.Option(None, "--asset", help="element id in the model (node or link)"),
-    lon: float = typer.Option(None, "--lon"),
-    lat: float = typer.Option(None, "--lat"),
+    lon: float = typer.Option(None, "--lon", parser=FINITE),
+    lat: float = typer.Option(None, "--lat", parser=FINITE),
     name: str = typer.Option(None, "--name"),
 ) -> None:
     """Register a sensor on a network element or at a point."""
@@ -99,38 +105,69 @@ def sensor_add(
 @twin_app.command("ingest-mqtt")
 @cli_errors
 def ingest_mqtt(
-    broker: str = typer.Option(None, "--broker", help="mqtt://HOST:PORT (default: settings.mqtt_broker)"),
-    client_id: str = typer.Option(
-        None, "--client-id", help="stable per ingester: it names the persistent session"
+    broker: str = typer.Option(
+        None,
+        "--broker",
+        help="amqp://USER:PASS@HOST:PORT/VHOST (RabbitMQ queue fed by its MQTT plugin, the default) "
+        "or mqtt://HOST:PORT (plain subscription); default: settings.telemetry_broker",
     ),
-    batch: int = typer.Option(5000, "--batch", help="readings per transaction at most"),
-    seconds: float = typer.Option(None, "--seconds", help="stop after this long (tests, benchmarks)"),
-    share: bool = typer.Option(True, "--share/--no-share", help="shared subscription (several ingesters)"),
+    queue: str = typer.Option(
+        None, "--queue", help="amqp: the durable queue (default: settings.telemetry_queue)"
+    ),
+    client_id: str = typer.Option(
+        None, "--client-id", help="mqtt: stable per ingester, it names the persistent session"
+    ),
+    batch: int = typer.Option(5000, "--batch", min=1, help="readings per transaction at most", parser=COUNT),
+    prefetch: int = typer.Option(
+        2000, "--prefetch", min=1, help="amqp: unacknowledged messages held at once"
+    ),
+    seconds: float = typer.Option(
+        None, "--seconds", help="stop after this long (tests, benchmarks)", parser=FINITE
+    ),
+    share: bool = typer.Option(
+        True, "--share/--no-share", help="mqtt: shared subscription (several ingesters)"
+    ),
     receive_maximum: int = typer.Option(
-        1000, "--receive-maximum", min=1, help="unacknowledged messages the broker may send at once"
+        1000, "--receive-maximum", min=1, help="mqtt: unacknowledged messages the broker may send at once"
+    ),
+    mqtt_version: str = typer.Option("5", "--mqtt-version", help="mqtt: 5 or 3.1.1"),
+    setup_only: bool = typer.Option(
+        False, "--setup-only", help="amqp: declare the queue and its binding, then exit"
     ),
 ) -> None:
-    """Subscribe to cityloop/telemetry/+ (shared, QoS 1) and store readings until stopped."""
+    """Store telemetry from the broker until stopped; each message is acknowledged after commit."""
     from cityloop.config import get_settings
-    from cityloop.twin.ingest_mqtt import MqttIngester, run_until_signalled
+    from cityloop.twin.ingest import Ingester, open_source, run_until_signalled
 
+    settings = get_settings()
+    url = broker or settings.telemetry_broker
+    queue_name = queue or settings.telemetry_queue
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     try:
-        ingester = MqttIngester(
-            broker or get_settings().mqtt_broker,
-            client_id=client_id or f"cityloop-ingest-{socket.gethostname()}",
-            batch_readings=batch,
-            shared=share,
-            receive_maximum=receive_maximum,
-        )
+        source = open_source(
+            url, client_id=client_id or f"cityloop-ingest-{socket.gethostname()}", queue=queue_name,
+            shared=share, receive_maximum=receive_maximum, prefetch=prefetch, mqtt_version=mqtt_version,
+        )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if setup_only:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise fail("--setup-only needs an amqp:// broker")
+        from cityloop.twin.ingest.amqp import setup
+
+        try:
+            setup(url, queue_name)
+        except Exception as exc:  # one clear line for any connection failure
+            raise fail(
+                f"cannot declare {queue_name} on {source.description}: {type(exc).__name__} {exc}"
+            ) from None
+        console.print(f"queue {queue_name} bound to amq.topic cityloop.telemetry.# on {source.description}")
+        return
+    ingester = Ingester(source, batch_readings=batch)
     gc.freeze()  # the start-up heap is never garbage: keep it out of the collector's way (see MEASURED)
     stats = run_until_signalled(ingester, max_seconds=seconds)
-    console.print(
-        f"messages {stats.messages}, readings {stats.readings}, stored {stats.stored}, "
-        f"dead-lettered {stats.dead}, failed batches retried {stats.failures}"
-    )
+    console.print(stats.line())
 
 
 @twin_app.command("impact")
@@ -139,11 +176,11 @@ def impact_cmd(
     network: str = typer.Option(..., "--network"),
     pipe: str = typer.Option(None, "--pipe", help="water: the pipe to isolate"),
     junction: str = typer.Option(None, "--junction", help="gas: the leaking junction"),
-    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)"),
-    lat: float = typer.Option(None, "--lat"),
-    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow"),
-    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth"),
-    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration"),
+    lon: float = typer.Option(None, "--lon", help="gas: leak location (nearest junction)", parser=FINITE),
+    lat: float = typer.Option(None, "--lat", parser=FINITE),
+    leak_kg_s: float = typer.Option(0.05, "--leak-kg-s", help="gas: leak mass flow", parser=FINITE),
+    rain_mm: float = typer.Option(None, "--rain-mm", help="drainage: design storm depth", parser=FINITE),
+    hours: float = typer.Option(2.0, "--hours", help="drainage: design storm duration", parser=FINITE),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
     """The impact plan for a pipe (water), a leak (gas) or a design storm (drainage)."""

@@ -2,9 +2,11 @@
 
 The worker job ``twin.leak_detect`` calls :func:`run_network` for every water network that has
 pressure or flow sensors on its elements. It reads the stored readings after the detector's cursor,
-groups them into 5-minute steps (the sensor layout comes from the registered sensors: ``pressure`` at
-junctions in m, ``flow`` in links in m³/h, ``level`` in tanks in m, ``demand`` smart meters at
-junctions in L/h) and feeds :class:`~cityloop.twin.leaks.engine.LeakDetector` one step at a time,
+resamples them to the model's 5-minute steps (a sensor's mean within ±2.5 minutes of the step:
+field readings are off the grid, repeated, late or missing; see :func:`_steps`; the sensor layout
+comes from the registered sensors: ``pressure`` at junctions in m, ``flow`` in links in m³/h,
+``level`` in tanks in m, ``demand`` smart meters at junctions in L/h) and feeds
+:class:`~cityloop.twin.leaks.engine.LeakDetector` one step at a time,
 exactly as the batch command does. A step is taken once every sensor has reported it, or once the
 network's newest reading is ``GRACE`` later (a missing sensor is then a gap).
 
@@ -62,6 +64,7 @@ log = logging.getLogger("cityloop.twin.leak_online")
 ACTOR = audit.Actor("twin-leak-detector")
 CAUSE = "leak"
 STEP_S = 300
+HALF_STEP_S = STEP_S // 2
 GRACE = timedelta(minutes=15)  # a step is taken without a late sensor once data are this far ahead
 CHECKPOINT_HOURS = 6.0  # a checkpoint at least this often (hours of data), and after every detection
 BACKFILL = timedelta(days=2)  # a new detector starts this long before the newest reading
@@ -183,21 +186,33 @@ def _live_for(network: Network, model: NetworkModel, lay: Layout, row: LeakState
     return live
 
 
+def _step_of(ts: datetime) -> datetime:
+    """The model step a reading belongs to: the nearest 5-minute mark (a window of ±2.5 min)."""
+    epoch = int(ts.timestamp()) + HALF_STEP_S
+    return datetime.fromtimestamp(epoch - epoch % STEP_S, UTC)
+
+
 def _steps(
     session: Session, lay: Layout, after: datetime, until: datetime
 ) -> dict[datetime, dict[int, float]]:
-    """Readings of the layout's sensors in (after, until], grouped by 5-minute step."""
+    """Readings of the layout's sensors resampled to the model's steps after ``after`` up to
+    ``until`` (both steps): each step takes the mean of a sensor's readings within ±2.5 minutes of
+    it. Field data are off the grid (a gateway's clock, jitter), repeated, late or missing: off-grid
+    and repeated readings fall into one step, a missing one leaves the sensor NaN for that step,
+    and a reading arriving after its step was taken is stored but never read again (the detector
+    only moves forward in time)."""
+    half = timedelta(seconds=HALF_STEP_S)
     rows = session.execute(
         select(Reading.sensor_id, Reading.ts, Reading.value)
-        .where(Reading.sensor_id.in_(lay.ids), Reading.ts > after, Reading.ts <= until)
+        .where(Reading.sensor_id.in_(lay.ids), Reading.ts >= after + half, Reading.ts < until + half)
         .order_by(Reading.ts)
     )
-    out: dict[datetime, dict[int, float]] = {}
+    sums: dict[datetime, dict[int, list[float]]] = {}
     for sid, ts, value in rows:
-        epoch = int(ts.timestamp())
-        step = datetime.fromtimestamp(epoch - epoch % STEP_S, UTC)
-        out.setdefault(step, {})[sid] = value
-    return out
+        acc = sums.setdefault(_step_of(ts), {}).setdefault(sid, [0.0, 0.0])
+        acc[0] += value
+        acc[1] += 1.0
+    return {step: {sid: total / n for sid, (total, n) in by.items()} for step, by in sums.items()}
 
 
 def _readings(lay: Layout, step: datetime, values: dict[int, float]) -> Readings:
@@ -241,22 +256,24 @@ def _run(session: Session, network: Network, budget_s: float) -> RunResult:
         return result
     row = _state_row(session, network, lay)
     live = _live_for(network, model, lay, row)
-    cursor = live.cursor or row.cursor
+    cursor = live.cursor or row.cursor  # the last step fed, on the 5-minute grid
+    step_s = timedelta(seconds=STEP_S)
     if cursor is None:
-        epoch = int((newest - BACKFILL).timestamp())
-        cursor = datetime.fromtimestamp(epoch - epoch % STEP_S - STEP_S, UTC)
         first = session.execute(
             select(Reading.ts).where(Reading.sensor_id.in_(lay.ids)).order_by(Reading.ts).limit(1)
         ).scalar_one()
-        cursor = max(cursor, first - timedelta(seconds=STEP_S))
+        cursor = max(_step_of(newest - BACKFILL), _step_of(first)) - step_s
+    else:
+        cursor = _step_of(cursor)  # a checkpoint written before resampling may be off the grid
+    last_step = _step_of(newest)
     started = time.monotonic()
     found: list[Detection] = []
     n_sensors = len(lay.sensors)
     done = False
-    while not done and cursor < newest and time.monotonic() - started < budget_s:
-        chunk = _steps(session, lay, cursor, min(cursor + CHUNK, newest))
+    while not done and cursor < last_step and time.monotonic() - started < budget_s:
+        chunk = _steps(session, lay, cursor, min(cursor + CHUNK, last_step))
         if not chunk:
-            cursor = min(cursor + CHUNK, newest)
+            cursor = min(cursor + CHUNK, last_step)
             continue
         for step in sorted(chunk):
             values = chunk[step]

@@ -199,11 +199,13 @@ def publish_mqtt(items: list[Reading], broker: str, *, realtime: bool) -> int:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from cityloop.twin.ingest_mqtt import parse_broker
+    from cityloop.twin.ingest.mqtt import parse_broker
 
     host, port = parse_broker(broker)
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"cityloop-sim-{random.randrange(10**6)}", protocol=mqtt.MQTTv5
+        CallbackAPIVersion.VERSION2,
+        client_id=f"cityloop-sim-{random.randrange(10**6)}",
+        protocol=mqtt.MQTTv311,  # what every broker speaks (RabbitMQ 3.10's plugin: only 3.1.1)
     )
     client.connect(host, port)
     client.loop_start()

@@ -9,20 +9,30 @@ Rules look only at readings newer than the sensor's last one: a late reading is 
 
 from __future__ import annotations
 
+import csv
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.config import get_settings
 from cityloop.core import audit
 from cityloop.core.clock import now
 from cityloop.core.db import is_postgresql
+from cityloop.core.validation import (
+    YEAR_MAX,
+    YEAR_MIN,
+    bad_char,
+    escape_controls,
+    finite,
+    parse_time,
+)
 from cityloop.org.models import Unit
 from cityloop.twin import alerts
 from cityloop.twin.models import DeadLetter, Level, Reading, Sensor, TwinWarning
@@ -55,21 +65,36 @@ class IngestResult:
     warnings: list[int] = field(default_factory=list)
 
 
+RANGES = Path(__file__).resolve().parent / "defaults" / "plausible_ranges.csv"
+
+
+@lru_cache
+def plausible_ranges(path: str | None = None) -> dict[str, tuple[float, float, str]]:
+    """Per sensor kind: (min, max, unit) a reading can physically have (``defaults/plausible_ranges.csv``
+    or the district's file). A kind without a row is not range-checked."""
+    with (Path(path) if path else RANGES).open(encoding="utf-8") as fh:
+        return {
+            row["kind"]: (float(row["min"]), float(row["max"]), row["measure_unit"])
+            for row in csv.DictReader(fh)
+        }
+
+
 def parse_ts(raw: Any) -> datetime:
+    """The one time rule (core.validation): ISO-8601 with a zone, within the accepted years, in UTC."""
     if not isinstance(raw, str):
         raise ValueError("ts must be an ISO-8601 string")
-    ts = datetime.fromisoformat(raw)  # Python ≥ 3.11 reads "Z" and every ISO-8601 offset
-    if ts.tzinfo is None:
-        raise ValueError("ts has no time zone")
-    return ts.astimezone(UTC)
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        raise ValueError(f"ts: {exc}") from None
 
 
 def parse_value(raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError("value is not a number")
-    value = float(raw)
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError("value is NaN or infinite")
+    value = finite(raw)
+    if value is None:
+        raise ValueError("value is NaN, infinite or too large")
     return value
 
 
@@ -78,7 +103,7 @@ def _item(sensor: str, obj: Any, topic: str | None) -> Incoming | Rejected:
         if not isinstance(obj, dict):
             raise ValueError("a reading must be an object with ts and value")
         return Incoming(sensor, parse_ts(obj.get("ts")), parse_value(obj.get("value")))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a ts at the end of the calendar
         return Rejected(str(exc), json.dumps(obj, ensure_ascii=False)[:MAX_PAYLOAD_KEPT], topic)
 
 
@@ -95,7 +120,9 @@ def _fast(sensor: str, obj: Any) -> Incoming | None:
     except ValueError:
         return None
     zone = when.tzinfo
-    if zone is None or value != value or value in _INFINITE:
+    if zone is None or value != value or value in _INFINITE or not _YEAR_LO < when.year < _YEAR_HI:
+        return None  # the checking path names the problem (the edge years too: an offset may cross them)
+    if type(value) is int and not -_BIG < value < _BIG:
         return None
     if zone is not UTC:
         when = when.astimezone(UTC)
@@ -103,7 +130,9 @@ def _fast(sensor: str, obj: Any) -> Incoming | None:
 
 
 _fromiso = datetime.fromisoformat
-_INFINITE = (math.inf, -math.inf)
+_INFINITE = (float("inf"), float("-inf"))
+_YEAR_LO, _YEAR_HI = YEAR_MIN, YEAR_MAX
+_BIG = 2**53  # larger integers go down the checking path (float() of 10**400 overflows)
 
 
 def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
@@ -112,10 +141,12 @@ def parse_mqtt(topic: str, payload: bytes) -> list[Incoming | Rejected]:
     if not topic.startswith(TOPIC_PREFIX) or not topic[len(TOPIC_PREFIX) :]:
         return [Rejected("topic is not cityloop/telemetry/{sensor_id}", text, topic)]
     sensor = topic[len(TOPIC_PREFIX) :]
+    if bad_char(sensor, multiline=False) is not None:  # would poison the sensor look-up on PostgreSQL
+        return [Rejected("topic holds a control character", text, topic)]
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [Rejected(f"malformed JSON: {exc}", text, topic)]
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, a 5,000-digit number
+        return [Rejected(f"malformed JSON: {str(exc)[:200]}", text, topic)]
     items = doc if isinstance(doc, list) else [doc]
     if not items:
         return [Rejected("empty list", text, topic)]
@@ -180,15 +211,28 @@ def store_readings(session: Session, rows: list[tuple[int, datetime, float]]) ->
 
 
 def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int:
-    """COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING:
-    COPY takes text in bulk, where binding arrays of timestamps costs Python time per element."""
+    """COPY straight into the table under a savepoint (new readings, the usual case: one pass); if
+    any (sensor, ts) is already there — a redelivery, a gateway's retry — roll back to the savepoint
+    and COPY into a session-private staging table, then one INSERT … SELECT … ON CONFLICT DO
+    NOTHING. COPY takes text in bulk, where binding arrays of timestamps costs Python time."""
+    import psycopg.errors
+
     raw = conn.connection.dbapi_connection
+    text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
     with raw.cursor() as cur:
+        cur.execute("SAVEPOINT twin_readings_copy")
+        try:
+            with cur.copy("COPY twin_readings (sensor_id, ts, value) FROM STDIN") as copy:
+                copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT twin_readings_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT twin_readings_copy")
+            return len(rows)
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS twin_readings_in "
             "(sensor_id integer, ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
         )
-        text = "".join(f"{sid}\t{ts.isoformat()}\t{value!r}\n" for sid, ts, value in rows)
         with cur.copy("COPY twin_readings_in (sensor_id, ts, value) FROM STDIN") as copy:
             copy.write(text)
         cur.execute(
@@ -196,7 +240,7 @@ def _store_postgresql(conn: Any, rows: list[tuple[int, datetime, float]]) -> int
             "FROM twin_readings_in ON CONFLICT (sensor_id, ts) DO NOTHING"
         )
         stored = cur.rowcount
-        cur.execute("DELETE FROM twin_readings_in")
+        cur.execute("TRUNCATE twin_readings_in")  # a second batch in this transaction starts empty
     return int(stored)
 
 
@@ -209,13 +253,33 @@ def dead_letter(session: Session, *, channel: str, rejected: list[Rejected]) -> 
                 {
                     "received_at": at,
                     "channel": channel,
-                    "topic": r.topic,
-                    "payload": r.payload,
-                    "reason": r.reason,
+                    "topic": escape_controls(r.topic[:300]) if r.topic else r.topic,
+                    "payload": escape_controls(r.payload),
+                    "reason": escape_controls(r.reason[:300]),
                 }
                 for r in rejected
             ],
         )
+
+
+def _keep_plausible(
+    kind: str,
+    code: str,
+    readings: list[Incoming],
+    bounds: tuple[float, float, str],
+    channel: str,
+    rejected: list[Rejected],
+) -> list[Incoming]:
+    """The readings inside the kind's physical range; the others go to ``rejected`` with the reason (a
+    pressure of 1e308 m is a broken sensor or a forged message, not a warning)."""
+    lo, hi, unit = bounds
+    topic = TOPIC_PREFIX + code if channel == "mqtt" else None
+    reason = f"implausible value for {kind}: outside {lo:g}…{hi:g} {unit}"
+    for item in readings:
+        if not lo <= item.value <= hi:
+            payload = json.dumps({"sensor": code, "ts": item.ts.isoformat(), "value": item.value})
+            rejected.append(Rejected(reason, payload, topic))
+    return [r for r in readings if lo <= r.value <= hi]
 
 
 class Ingestor:
@@ -235,7 +299,9 @@ class Ingestor:
 
     def _load(self, session: Session, codes: set[str]) -> None:
         clock = time.monotonic()
-        wanted = [c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock]
+        wanted = [
+            c for c in codes if c not in self.sensors and self._unknown.get(c, 0) < clock and "\x00" not in c
+        ]  # a NUL cannot be in a code (PostgreSQL refuses it in a query): such a sensor is unknown
         if not wanted:
             return
         rules_file = get_settings().twin_rules_file
@@ -269,6 +335,30 @@ class Ingestor:
             evaluate(info.rules, info.state, ts, value)
         info.primed = True
 
+    def _prime_all(self, session: Session, unprimed: list[tuple[SensorInfo, datetime]]) -> None:
+        """Prime many sensors; on PostgreSQL the ones that need only their last reading in one
+        LATERAL query (a restarted ingester meets hundreds of sensors in its first batch, and one
+        query each delayed that batch's warnings by seconds)."""
+        if len(unprimed) > 1 and is_postgresql(session):
+            simple = [(i, b) for i, b in unprimed if "accumulation" not in i.rules]
+            last = session.execute(
+                text(
+                    "SELECT b.sid, r.ts, r.value FROM unnest(CAST(:sids AS bigint[]), "
+                    "CAST(:befores AS timestamptz[])) AS b(sid, before) CROSS JOIN LATERAL "
+                    "(SELECT ts, value FROM twin_readings WHERE sensor_id = b.sid AND ts < b.before "
+                    "ORDER BY ts DESC LIMIT 1) AS r"
+                ),
+                {"sids": [i.sensor.id for i, _ in simple], "befores": [b for _, b in simple]},
+            ).all()
+            found = {sid: (ts, value) for sid, ts, value in last}
+            for info, _ in simple:
+                if info.sensor.id in found:
+                    evaluate(info.rules, info.state, *found[info.sensor.id])
+                info.primed = True
+        for info, before in unprimed:
+            if not info.primed:
+                self._prime(session, info, before)
+
     def ingest(
         self, session: Session, items: list[Incoming | Rejected], *, channel: str, scope_path: str = "/"
     ) -> IngestResult:
@@ -283,8 +373,11 @@ class Ingestor:
                 by_code[item.sensor] = group = []
             group.append(item)
         self._load(session, set(by_code))
+        ranges_file = get_settings().twin_ranges_file
+        ranges = plausible_ranges(str(ranges_file) if ranges_file else None)
         by_sensor: dict[str, list[Incoming]] = {}
         rows: list[tuple[int, datetime, float]] = []
+        unprimed: list[tuple[SensorInfo, datetime]] = []
         for code, readings in by_code.items():
             info = self.sensors.get(code)
             if info is None or not info.unit_path.startswith(scope_path):
@@ -293,11 +386,17 @@ class Ingestor:
                     payload = json.dumps({"sensor": code, "ts": item.ts.isoformat(), "value": item.value})
                     rejected.append(Rejected("unknown sensor", payload, topic))
                 continue
+            bounds = ranges.get(info.sensor.kind)
+            if bounds is not None and any(not bounds[0] <= r.value <= bounds[1] for r in readings):
+                readings = _keep_plausible(info.sensor.kind, code, readings, bounds, channel, rejected)
+                if not readings:
+                    continue
             by_sensor[code] = readings
             if not info.primed:
-                self._prime(session, info, min(r.ts for r in readings))
+                unprimed.append((info, min(r.ts for r in readings)))
             sid = info.sensor.id
             rows.extend([(sid, r.ts, r.value) for r in readings])
+        self._prime_all(session, unprimed)
         result.stored = store_readings(session, rows)
         result.duplicates = len(rows) - result.stored
         dead_letter(session, channel=channel, rejected=rejected)

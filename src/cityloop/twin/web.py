@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from cityloop.core.http import DB
+from cityloop.core.validation import Id
 from cityloop.twin import alerts, case_bridge, leak_online, networks, service
 from cityloop.twin.models import CaseRequest, LeakDetection, TwinWarning, WarningStatus
 from cityloop.twin.permissions import TWIN_READ
@@ -48,7 +49,7 @@ def _leaks_of(db: DB, w: TwinWarning) -> list[tuple[TwinWarning, list[LeakDetect
 
 
 @router.get("/twin/warnings/{warning_id}", response_class=HTMLResponse)
-def warning_page(warning_id: int, request: Request, me: PageUser, db: DB) -> HTMLResponse:
+def warning_page(warning_id: Id, request: Request, me: PageUser, db: DB) -> HTMLResponse:
     me.require(TWIN_READ)
     w = alerts.warning_in_scope(db, principal=me, warning_id=warning_id)
     case = db.execute(select(CaseRequest).where(CaseRequest.warning_id == w.id)).scalar_one_or_none()

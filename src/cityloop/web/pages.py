@@ -239,6 +239,12 @@ def home(request: Request, me: PageUser, db: DB) -> HTMLResponse:
     )
 
 
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The API explorer (FastAPI's own loads Swagger UI from a CDN with an inline script: see app.py)."""
+    return render(request, "core/apidocs.html", openapi_url="/openapi.json")
+
+
 @router.get("/map", response_class=HTMLResponse)
 def district_map(request: Request, me: PageUser) -> HTMLResponse:
     return render(request, "core/map.html")

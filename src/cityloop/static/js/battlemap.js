@@ -1,17 +1,13 @@
 // 挂图作战: the battle map. Every task's place coloured by status on a canvas-rendered Leaflet map,
 // filters by action/unit/status (refetched from the compact JSON endpoint), the milestone Gantt
-// beside it and the per-action progress charts (ECharts). Names are always set as text, never HTML.
+// beside it and the per-action progress charts (ECharts). Names are always set as text, never HTML
+// (cityloop.text and cityloop.chartTip, safe.js).
 window.battleMap = (function () {
   const COLOURS = { green: '#16a34a', yellow: '#eab308', red: '#dc2626', done: '#2563eb' };
   const API = '/api/v1/programme';
   let map, layer, gantt, statusChart, monthlyChart, firstFit = true, requestSeq = 0, viewportMode = false;
 
-  function textEl(tag, text, cls) {
-    const e = document.createElement(tag);
-    e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  }
+  const textEl = (tag, text, cls) => cityloop.text(tag, text, cls ? { className: cls } : {});
 
   async function getJSON(url) {
     const resp = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
@@ -158,7 +154,7 @@ window.battleMap = (function () {
     gantt.setOption({
       animation: false,
       grid: { left: 150, right: 16, top: 24, bottom: 24 },
-      tooltip: { formatter: (p) => echarts.format.encodeHTML(p.data.name || '') },
+      tooltip: cityloop.chartTip({ line: (p) => (p.data && p.data.name) || '' }),
       xAxis: { type: 'time', position: 'top', splitLine: { show: true } },
       yAxis: { type: 'category', data: tasks.map((t) => t.name), axisLabel: { width: 140, overflow: 'truncate' } },
       series: [
@@ -190,7 +186,7 @@ window.battleMap = (function () {
     }));
     series.push({ name: st.dataset.labelProgress, type: 'line', xAxisIndex: 1, data: stats.actions.map((a) => a.progress), itemStyle: { color: '#0f172a' } });
     statusChart.setOption({
-      animation: false, tooltip: { trigger: 'axis' }, legend: { top: 0 },
+      animation: false, tooltip: cityloop.chartTip({ trigger: 'axis' }), legend: { top: 0 },
       grid: { left: 150, right: 40, top: 50, bottom: 30 },
       xAxis: [{ type: 'value' }, { type: 'value', max: 100, position: 'top', axisLabel: { formatter: '{value}%' } }],
       yAxis: { type: 'category', data: names, axisLabel: { width: 140, overflow: 'truncate' } },
@@ -198,7 +194,7 @@ window.battleMap = (function () {
     }, true);
     const mo = document.getElementById('chart-monthly');
     monthlyChart.setOption({
-      animation: false, tooltip: { trigger: 'axis' }, legend: { top: 0 },
+      animation: false, tooltip: cityloop.chartTip({ trigger: 'axis' }), legend: { top: 0 },
       grid: { left: 40, right: 16, top: 40, bottom: 30 },
       xAxis: { type: 'category', data: stats.months.map((m) => m + '') },
       yAxis: { type: 'value' },
@@ -296,5 +292,7 @@ window.battleMap = (function () {
   // For the page's own tests and for embedding: the Leaflet map and what the task layer holds.
   const view = () => ({ map, layers: layer ? layer.getLayers() : [] });
 
+  cityloop.boot('battle-map', () => init());
+  cityloop.boot('task-map', (el) => taskMap(el.id));
   return { init, taskMap, view, COLOURS };
 })();

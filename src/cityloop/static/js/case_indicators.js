@@ -8,7 +8,7 @@
     const many = data.groups.length > 12;
     bars.setOption({
       animation: false,
-      tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
+      tooltip: cityloop.chartTip({ trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') }),
       legend: { type: 'scroll', top: 0 },
       grid: { left: 48, right: 16, top: 40, bottom: many ? 120 : 90 },
       // Many units: show a dozen at a time with a slider; the table below has them all.
@@ -25,7 +25,7 @@
         const t = document.getElementById('chart-trend');
         lines.setOption({
           animation: false,
-          tooltip: { trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') },
+          tooltip: cityloop.chartTip({ trigger: 'axis', valueFormatter: (v) => (v == null ? '—' : v + '%') }),
           legend: { type: 'scroll', top: 0 },
           grid: { left: 48, right: 16, top: 40, bottom: 30 },
           xAxis: { type: 'category', data: body.trend.map((b) => b.label) },
@@ -44,5 +44,5 @@
     g.dataset.series = data.indicators.length;
     g.classList.add('drawn');
   }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw); else draw();
+  cityloop.boot('case-indicators', draw);
 })();

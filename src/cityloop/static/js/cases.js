@@ -1,6 +1,7 @@
 // Case pages: the pin picker of the report form (click, or the phone's position), the two-level
 // category picker, nearby open reports ("me too"), and maps of a list of cases. Text from the server
-// goes into the page with textContent only; HTML fragments come from the server's escaped templates.
+// goes into the page through cityloop.text (safe.js); HTML fragments come from the server's escaped
+// templates (cityloop.fragment).
 window.cityloopCases = (function () {
   const maps = {};  // by element id: lets tests and other scripts reach a page's map
   const COLOURS = { green: '#15803d', amber: '#d97706', red: '#dc2626', none: '#64748b' };
@@ -13,7 +14,7 @@ window.cityloopCases = (function () {
         style: (f) => (f.properties.kind === 'district'
           ? { color: '#1d4ed8', weight: 2, fill: false }
           : { color: '#0f766e', weight: 1, fillColor: '#5eead4', fillOpacity: 0.08 }),
-        onEachFeature: (f, l) => { if (f.properties.kind !== 'district') l.bindTooltip(f.properties.name, { sticky: true }); },
+        onEachFeature: (f, l) => { if (f.properties.kind !== 'district') l.bindTooltip(cityloop.text('span', f.properties.name), { sticky: true }); },
         interactive: el.dataset.pick !== '1',
       }).addTo(map);
       return layer;
@@ -53,10 +54,10 @@ window.cityloopCases = (function () {
     const nearby = document.getElementById('nearby');
 
     async function refreshNearby() {
-      if (!nearby || !lon.value || !form.category.value) { if (nearby) nearby.innerHTML = ''; return; }
+      if (!nearby || !lon.value || !form.category.value) { if (nearby) nearby.replaceChildren(); return; }
       const q = new URLSearchParams({ category: form.category.value, lon: lon.value, lat: lat.value });
       const resp = await fetch('/cases/nearby?' + q, { credentials: 'same-origin' });
-      if (resp.ok) nearby.innerHTML = await resp.text();  // escaped by the server's template
+      if (resp.ok) cityloop.fragment(nearby, await resp.text());  // rendered by an autoescaping template
     }
 
     function place(latlng, zoom) {
@@ -107,10 +108,7 @@ window.cityloopCases = (function () {
       const m = L.circleMarker([c.lat, c.lon], {
         radius: 7, color: '#fff', weight: 1, fillColor: COLOURS[c.colour] || COLOURS.none, fillOpacity: 0.9,
       });
-      const a = document.createElement('a');
-      a.href = '/cases/' + c.id;
-      a.textContent = c.label;
-      m.bindPopup(a);
+      m.bindPopup(cityloop.text('a', c.label, { href: '/cases/' + c.id }));
       m.on('mouseover', () => { const row = document.getElementById('case-' + c.id); if (row) row.classList.add('hl'); });
       m.on('mouseout', () => { const row = document.getElementById('case-' + c.id); if (row) row.classList.remove('hl'); });
       group.addLayer(m);
@@ -156,10 +154,7 @@ window.cityloopCases = (function () {
       const m = L.circleMarker([lat, lon], {
         radius: 7, color: '#fff', weight: 1, fillColor: COLOURS[p.colour] || COLOURS.none, fillOpacity: 0.9,
       });
-      const a = document.createElement('a');
-      a.href = '/cases/' + p.id;
-      a.textContent = p.no + ' ' + p.category;
-      m.bindPopup(a);
+      m.bindPopup(cityloop.text('a', p.no + ' ' + p.category, { href: '/cases/' + p.id }));
       m.on('mouseover', () => { const row = document.getElementById('case-' + p.id); if (row) row.classList.add('hl'); });
       m.on('mouseout', () => { const row = document.getElementById('case-' + p.id); if (row) row.classList.remove('hl'); });
       return m;
@@ -168,9 +163,8 @@ window.cityloopCases = (function () {
     function cluster(f) {
       const n = Number(f.properties.count);
       const size = n < 10 ? 28 : n < 100 ? 34 : n < 1000 ? 42 : 50;
-      const span = document.createElement('span');
-      span.textContent = n >= 10000 ? Math.round(n / 1000) + 'k' : String(n);
-      const icon = L.divIcon({ className: 'case-cluster', html: span.outerHTML, iconSize: [size, size] });
+      const label = cityloop.text('span', n >= 10000 ? Math.round(n / 1000) + 'k' : String(n));
+      const icon = L.divIcon({ className: 'case-cluster', html: label, iconSize: [size, size] });
       const [lon, lat] = f.geometry.coordinates;
       const m = L.marker([lat, lon], { icon, title: String(n) });
       const [w, s, e, north] = f.properties.bounds;
@@ -220,5 +214,11 @@ window.cityloopCases = (function () {
     });
   }
 
+  // <div data-boot="cases-map" data-markers="ID of the JSON script">, the queue map beside its filter
+  // form (data-form), the report form with its pin map (data-map), a form with a category picker.
+  cityloop.boot('cases-map', (el) => casesMap(el.id, el.dataset.markers));
+  cityloop.boot('queue-map', (el) => queueMap(el.id, el.dataset.form));
+  cityloop.boot('report-form', (el) => reportForm(el.id, el.dataset.map));
+  cityloop.boot('category-picker', (el) => categoryPicker(el));
   return { reportForm, casesMap, queueMap, categoryPicker, maps };
 })();

@@ -28,7 +28,7 @@ window.cityloopLivability = (function () {
     const rows = coverage.filter((c) => c.type === type && c.unit !== '*');
     const chart = echarts.getInstanceByDom(el) || echarts.init(el);
     chart.setOption({
-      tooltip: { trigger: 'axis', valueFormatter: (v) => v + '%' },
+      tooltip: cityloop.chartTip({ trigger: 'axis', valueFormatter: (v) => v + '%' }),
       legend: { data: [el.dataset.labelPop, el.dataset.labelEld] },
       grid: { left: 90, right: 20, top: 40, bottom: 30 },
       xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
@@ -78,12 +78,12 @@ window.cityloopLivability = (function () {
         L.circleMarker([a.lat, a.lon], {
           radius: 3 + Math.sqrt(a.population) / 15, color: covered ? '#15803d' : '#dc2626', weight: 1,
           fillOpacity: 0.6, className: covered ? 'area-covered' : 'area-gap',
-        }).bindTooltip(`${a.name} · ${a.population} / ${a.elderly} ${minutes}`).addTo(areaLayer);
+        }).bindTooltip(cityloop.text('span', `${a.name} · ${a.population} / ${a.elderly} ${minutes}`)).addTo(areaLayer);
       }
       for (const f of facilities) {
         if (type !== '_all' && f.type !== type) continue;
         L.circleMarker([f.lat, f.lon], { radius: 4, color: '#1d4ed8', fillOpacity: 1, weight: 1, className: 'facility' })
-          .bindTooltip(f.name).addTo(facLayer);
+          .bindTooltip(cityloop.text('span', f.name)).addTo(facLayer);
       }
       el.dataset.areaCount = String(areas.length);
       el.dataset.gapCount = String(gaps);
@@ -103,5 +103,6 @@ window.cityloopLivability = (function () {
     el.classList.add('loaded');
   }
 
+  cityloop.boot('accessibility', () => accessibilityPage());
   return { accessibilityPage };
 })();

@@ -17,11 +17,20 @@ window.cityloopMap = (function () {
     };
   }
 
+  // Leaflet's layer control puts the names in as HTML: escape them (they are catalogue labels today).
+  function escapedNames(layers) {
+    const out = {};
+    for (const [name, layer] of Object.entries(layers)) out[cityloop.esc(name)] = layer;
+    return out;
+  }
+
   function baseMap(id, options) {
     const el = document.getElementById(id);
     const map = L.map(el, Object.assign({ zoomSnap: 0.25 }, options || {}));
     const tiles = el.dataset.tileUrl;
     if (tiles) {
+      // The attribution is the operator's configuration (CITYLOOP_BASE_TILE_ATTRIBUTION), trusted like the
+      // code: Leaflet shows it as HTML so that it may carry the tile provider's link.
       L.tileLayer(tiles, { attribution: el.dataset.tileAttribution || '', maxZoom: 19 }).addTo(map);
     }
     map.setView([29.45, 106.4], 11);
@@ -57,7 +66,7 @@ window.cityloopMap = (function () {
         style: (f) => STYLES[f.properties.kind] || STYLES.grid,
         onEachFeature: (f, l) => {
           const labelled = f.properties.kind === 'street' || f.properties.kind === 'town';
-          l.bindTooltip(f.properties.name.replace(/(街道|镇)$/, ''), labelled
+          l.bindTooltip(cityloop.text('span', f.properties.name.replace(/(街道|镇)$/, '')), labelled
             ? { permanent: true, direction: 'center', className: 'area-label' } : { sticky: true });
           l.on('click', () => { el.dataset.selected = f.properties.code; });
         },
@@ -67,7 +76,7 @@ window.cityloopMap = (function () {
     }
     const all = L.featureGroup(Object.values(layers));
     if (all.getLayers().length) map.fitBounds(all.getBounds(), { padding: [10, 10] });
-    L.control.layers(null, layers, { collapsed: false }).addTo(map);
+    L.control.layers(null, escapedNames(layers), { collapsed: false }).addTo(map);
     if (schematic) {
       const note = L.control({ position: 'bottomleft' });
       note.onAdd = () => { const d = L.DomUtil.create('div', 'map-note'); d.textContent = el.dataset.labelSchematic; return d; };
@@ -80,5 +89,6 @@ window.cityloopMap = (function () {
     return map;
   }
 
-  return { districtMap, baseMap, STYLES };
+  cityloop.boot('district-map', (el) => districtMap(el.id));
+  return { districtMap, baseMap, escapedNames, STYLES };
 })();

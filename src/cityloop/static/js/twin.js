@@ -19,7 +19,7 @@ window.cityloopTwin = (function () {
       }),
       onEachFeature: (f, l) => {
         const p = f.properties;
-        l.bindTooltip(`${p.name || p.code}: ${p.last_value ?? '—'} ${p.measure_unit}`);
+        l.bindTooltip(cityloop.text('span', `${p.name || p.code}: ${p.last_value ?? '—'} ${p.measure_unit}`));
       },
     });
   }
@@ -33,14 +33,15 @@ window.cityloopTwin = (function () {
     const by = (layer) => data.features.filter((f) => f.properties.layer === layer);
     const links = L.geoJSON({ type: 'FeatureCollection', features: by('link') }, {
       style: (f) => ({ color: colour, weight: Math.max(1.5, Math.min(6, (f.properties.diameter_m || (f.properties.diameter_mm || 100) / 1000) * 12)) }),
-      onEachFeature: (f, l) => l.bindTooltip(`${f.properties.type} ${f.properties.ref}`, { sticky: true }),
+      onEachFeature: (f, l) => l.bindTooltip(cityloop.text('span', `${f.properties.type} ${f.properties.ref}`), { sticky: true }),
     });
     const nodes = L.geoJSON({ type: 'FeatureCollection', features: by('node') }, {
       pointToLayer: (f, latlng) => L.circleMarker(latlng, {
         radius: f.properties.type === 'junction' || f.properties.type === 'customer' ? 2.5 : 6,
         color: colour, weight: 1, fillOpacity: 0.8,
       }),
-      onEachFeature: (f, l) => l.bindTooltip(`${f.properties.type} ${f.properties.ref}` + (f.properties.facility ? ` · ${f.properties.facility.name}` : '')),
+      onEachFeature: (f, l) => l.bindTooltip(cityloop.text('span',
+        `${f.properties.type} ${f.properties.ref}` + (f.properties.facility ? ` · ${f.properties.facility.name}` : ''))),
     });
     const valves = L.geoJSON({ type: 'FeatureCollection', features: by('valve') }, {
       pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 2, color: '#475569', weight: 1 }),
@@ -56,7 +57,7 @@ window.cityloopTwin = (function () {
       },
       onEachFeature: (f, l) => {
         const c = leakBy.get(String(f.properties.ref));
-        l.bindTooltip(`${el.dataset.labelLeak} ${f.properties.ref}: P ${c.probability.toFixed(2)}`, { sticky: true });
+        l.bindTooltip(cityloop.text('span', `${el.dataset.labelLeak} ${f.properties.ref}: P ${c.probability.toFixed(2)}`), { sticky: true });
         l.on('click', () => { window.location.href = `/twin/warnings/${c.warning}`; });
       },
     });
@@ -68,7 +69,7 @@ window.cityloopTwin = (function () {
     layers[el.dataset.labelValves] = valves;
     layers[el.dataset.labelSensors] = sensors.addTo(map);
     if (leaks.getLayers().length) layers[el.dataset.labelLeaks] = leaks.addTo(map);
-    const control = L.control.layers(null, layers, { collapsed: false }).addTo(map);
+    const control = L.control.layers(null, cityloopMap.escapedNames(layers), { collapsed: false }).addTo(map);
     const bounds = L.featureGroup([links, nodes, sensors]).getBounds();
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });
     if (data.schematic) {
@@ -85,11 +86,12 @@ window.cityloopTwin = (function () {
         const fresh = await load(el);
         map.removeLayer(sensors); control.removeLayer(sensors);
         sensors = sensorLayer(fresh.features.filter((f) => f.properties.layer === 'sensor')).addTo(map);
-        control.addOverlay(sensors, el.dataset.labelSensors);
+        control.addOverlay(sensors, cityloop.esc(el.dataset.labelSensors));
       } catch (err) { /* keep the last picture; the next round retries */ }
     }, 15000);
     return map;
   }
 
+  cityloop.boot('twin-network', (el) => networkMap(el.id));
   return { networkMap };
 })();
