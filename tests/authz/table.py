@@ -88,7 +88,7 @@ class R:
     @property
     def page(self) -> bool:
         """Pages (and the page-only JSON the pages fetch) sign in with the browser session."""
-        return not self.path.startswith(("/api/", "/open311/", "/healthz", "/openapi", "/docs", "/redoc"))
+        return not self.path.startswith(("/api/", "/open311/", "/healthz", "/openapi"))
 
     @property
     def safe(self) -> bool:
@@ -115,9 +115,7 @@ ROWS: list[R] = [
     # --- the platform --------------------------------------------------------------------------------
     R("GET", "/healthz", PUBLIC, note="liveness probe"),
     R("GET", "/openapi.json", PUBLIC, note="the API's description (no data)"),
-    R("GET", "/docs", PUBLIC, note="Swagger UI page"),
-    R("GET", "/docs/oauth2-redirect", PUBLIC, note="Swagger UI helper"),
-    R("GET", "/redoc", PUBLIC, note="ReDoc page"),
+    R("GET", "/docs", PUBLIC, note="the API explorer page (no data; it reads /openapi.json)"),
     # --- organisation: API -----------------------------------------------------------------------------
     R("GET", "/api/v1/me", SIGNED_IN, note="the caller's own account and scope"),
     R("GET", "/api/v1/units", STAFF, SUBTREE, on="unit", lists=True),
