@@ -145,6 +145,19 @@ def test_the_excel_export_carries_scores_and_lists(client, token_for, scenario) 
     assert rows["黄桷坪街道"][3:7] == (100.0, 100.0, 50.0, 50.0)
 
 
+def test_the_excel_export_in_english_names_its_sheets_as_excel_allows(client, token_for, scenario) -> None:
+    """“Streets/towns” holds a character Excel refuses in a sheet name; the export answered 500 in English."""
+    r = client.get(
+        "/api/v1/programme/evaluation.xlsx?programme=eval-test&month=2026-05",
+        headers={**token_for("street"), "Accept-Language": "en"},
+    )
+    assert r.status_code == 200
+    wb = load_workbook(io.BytesIO(r.content))
+    assert wb.sheetnames == ["Lists", "Actions", "Departments", "Streets·towns"]
+    rows = {row[1]: row for row in wb["Streets·towns"].iter_rows(min_row=2, values_only=True)}
+    assert rows["黄桷坪街道"][:3] == (1, "黄桷坪街道", 82.5)
+
+
 def test_bad_month_is_refused(client, token_for) -> None:
     r = client.get("/api/v1/programme/evaluation?month=2026-13", headers=token_for("supervisor"))
     assert r.status_code == 422 and "2026-06" in r.json()["error"]["message"]

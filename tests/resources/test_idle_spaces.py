@@ -66,10 +66,10 @@ def test_register_and_move_an_idle_space_to_use(client, token_for, db) -> None:
     assert client.post(url, headers=H["street"], json={"action": "start_use"}).status_code == 409
     assert client.post(url, headers=H["street"], json={"action": "plan"}).json()["status"] == "planned"
     assert client.post(url, headers=H["street"], json={"action": "start_use"}).json()["status"] == "in_use"
-    trail = db.scalars(
-        select(AuditRecord.action).where(
-            AuditRecord.entity_type == "idle_space", AuditRecord.entity_id == str(sid)
-        )
+    trail = db.scalars(  # in the order written: PostgreSQL returns heap order, not insertion order
+        select(AuditRecord.action)
+        .where(AuditRecord.entity_type == "idle_space", AuditRecord.entity_id == str(sid))
+        .order_by(AuditRecord.id)
     ).all()
     assert trail == ["create", "plan", "start_use"]
     stale = client.patch(

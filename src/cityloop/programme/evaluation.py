@@ -315,6 +315,11 @@ def previous_month(day: date) -> str:
     return f"{first.year:04d}-{first.month:02d}"
 
 
+def sheet_title(name: str) -> str:
+    """A translated name as Excel takes it: none of ``[]:*?/\\`` (“Streets/towns”), at most 31 characters."""
+    return re.sub(r"[\[\]:*?/\\]", "·", name)[:31]
+
+
 def to_excel(result: Evaluation, *, locale: str) -> bytes:
     """The month's scores as a workbook: one sheet per level plus the 红黑榜."""
     import io
@@ -326,7 +331,7 @@ def to_excel(result: Evaluation, *, locale: str) -> bytes:
 
     wb = Workbook()
     first = wb.active
-    first.title = translate("evaluation.sheet.lists", locale)
+    first.title = sheet_title(translate("evaluation.sheet.lists", locale))
     first.append(
         [translate("evaluation.title", locale), result.programme.name, result.month, result.as_of.isoformat()]
     )
@@ -350,7 +355,7 @@ def to_excel(result: Evaluation, *, locale: str) -> bytes:
     header += [translate(f"metric.{m}", locale) for m in METRICS]
     header += [translate(f"count.{k}", locale) for k in Counts.__dataclass_fields__]
     for level in LEVELS:
-        ws = wb.create_sheet(translate(f"level.{level}", locale))
+        ws = wb.create_sheet(sheet_title(translate(f"level.{level}", locale)))
         ws.append(header)
         for cell in ws[1]:
             cell.font = Font(bold=True)
